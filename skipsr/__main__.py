@@ -1,0 +1,5 @@
+import sys
+
+from skipsr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""Command line: `python -m skipsr {mask,degrade} ...`.
+
+Bad input (unreadable video, wrong scale, negative tau) ends with exit code 2 and one line on
+stderr that says what was wrong; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import torch
+
+from skipsr import degrade, masks, resize
+from skipsr.video import VideoError, VideoWriter, iter_chunks, probe
+
+log = logging.getLogger("skipsr")
+
+CHUNK_FRAMES = 16  # frames decoded at a time: memory does not grow with the video's length
+
+
+def detail_scores_of_file(path: str, scale: int, pt: int = 1, max_frames: int | None = None) -> torch.Tensor:
+    """Stream a video file and return its detail-score grid (Tg, Hg, Wg) in 8-bit RMSE units."""
+    chunk = CHUNK_FRAMES - CHUNK_FRAMES % pt
+    scores = [
+        masks.detail_scores(resize.to_float(frames), scale=scale, pt=pt)  # (n/pt, Hg, Wg)
+        for frames in iter_chunks(path, chunk_frames=chunk, max_frames=max_frames)
+    ]
+    return torch.cat(scores)
+
+
+def cmd_mask(args: argparse.Namespace) -> int:
+    info = probe(args.video)
+    scores = detail_scores_of_file(args.video, args.scale, args.pt, args.max_frames)  # (Tg, Hg, Wg)
+    skips = [masks.oracle_mask(scores, tau) for tau in args.tau]
+    result = {
+        "taus": list(args.tau),
+        "skip_ratio": [masks.skip_ratio(m) for m in skips],
+        "tokens": int(scores.numel()),
+        "grid": list(scores.shape),
+        "scale": args.scale,
+        "frames": min(info.frames, args.max_frames or info.frames),
+        "width": info.width,
+        "height": info.height,
+        "score_mean": float(scores.mean()),
+    }
+    if args.overlay:
+        skip = skips[0]
+        t0 = 0
+        with VideoWriter(args.overlay, info.fps, audio_from=args.video) as writer:
+            for frames in iter_chunks(args.video, chunk_frames=CHUNK_FRAMES - CHUNK_FRAMES % args.pt,
+                                      max_frames=args.max_frames):
+                n = frames.shape[0] // args.pt
+                writer.write(masks.overlay(frames, skip[t0 : t0 + n], pt=args.pt))
+                t0 += n
+        result["overlay"] = args.overlay
+        result["overlay_tau"] = args.tau[0]
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.video}: {result['frames']} frames {info.width}x{info.height}, token grid {result['grid']}")
+        for tau, r in zip(args.tau, result["skip_ratio"]):
+            print(f"  tau={tau:g}: skip {100 * r:.1f}% of {result['tokens']} tokens")
+    return 0
+
+
+def cmd_degrade(args: argparse.Namespace) -> int:
+    info = probe(args.hr)
+    cfg = degrade.RealisticConfig(crf=args.crf)
+    sigma, noise, g = degrade.realistic_params(args.seed, cfg)
+    # The output file's own H.264 encoding at --crf is the compression step of the realistic chain.
+    crf = args.crf if args.realistic else 0
+    with VideoWriter(args.lr, info.fps, crf=crf, audio_from=args.hr) as writer:
+        for frames in iter_chunks(args.hr, chunk_frames=CHUNK_FRAMES, max_frames=args.max_frames):
+            hr = resize.to_float(frames)  # (n, 3, H, W)
+            if args.realistic:
+                writer.write(degrade.blur_down_noise(hr, args.scale, sigma, noise, g))
+            else:
+                writer.write(resize.to_uint8(degrade.bicubic(hr, args.scale)))
+    mode = f"realistic (blur {sigma:.2f}px, noise {noise:.2f}, crf {args.crf}, seed {args.seed})" if args.realistic else "bicubic"
+    log.info("wrote %s: %d frames, x%d %s", args.lr, writer.frames_written, args.scale, mode)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m skipsr", description="SkipSR: token-skipping video super-resolution")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    m = sub.add_parser("mask", help="oracle detail mask of an HR video (DESIGN section 2)")
+    m.add_argument("video", help="high-resolution video")
+    m.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
+    m.add_argument("--tau", type=float, nargs="+", default=[4.0], help="thresholds in 8-bit RMSE units")
+    m.add_argument("--pt", type=int, default=1, choices=(1, 2), help="frames per token")
+    m.add_argument("--max-frames", type=int, help="only the first N frames")
+    m.add_argument("--overlay", help="write an mp4 with skipped tokens tinted (at the first --tau)")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.set_defaults(func=cmd_mask)
+
+    d = sub.add_parser("degrade", help="make the LR input from an HR video")
+    d.add_argument("hr")
+    d.add_argument("lr", help="output mp4")
+    d.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
+    d.add_argument("--realistic", action="store_true", help="blur + noise + H.264 instead of clean bicubic")
+    d.add_argument("--crf", type=int, default=28, help="H.264 CRF of the realistic mode (clean mode is lossless)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--max-frames", type=int)
+    d.set_defaults(func=cmd_degrade)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if any(t < 0 for t in getattr(args, "tau", []) or []):
+        print("error: --tau values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except VideoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

