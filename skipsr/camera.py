@@ -72,14 +72,20 @@ def sample_path(photo_hw: tuple[int, int], config: CameraConfig, rng: np.random.
     return CameraPath(cx=cx, cy=cy, px_per_out_px=zoom, angle_rad=angle)
 
 
-def prescale(photo: Image.Image, config: CameraConfig, rng: np.random.Generator) -> torch.Tensor:
-    """Antialiased (Lanczos) resize of the photo so the camera samples it near 1:1. -> (3, Hp, Wp) in [0, 1]."""
+def prescale(photo: Image.Image, config: CameraConfig, rng: np.random.Generator, upscale: bool = False) -> torch.Tensor:
+    """Antialiased (Lanczos) resize of the photo so the camera samples it near 1:1. -> (3, Hp, Wp) in [0, 1].
+
+    A photo smaller than the target is kept as is (the camera then magnifies and mirrors at the
+    borders) unless `upscale`, which enlarges it (softer frames, but no mirrored borders).
+    """
     photo = photo.convert("RGB")
     short_out = min(config.height, config.width)
     target_short = short_out * rng.uniform(*config.photo_scale)
-    s = min(1.0, target_short / min(photo.size))  # never upscale the photo
+    s = target_short / min(photo.size)
+    if not upscale:
+        s = min(1.0, s)
     size = (max(1, round(photo.width * s)), max(1, round(photo.height * s)))
-    photo = photo.resize(size, Image.LANCZOS) if s < 1 else photo
+    photo = photo.resize(size, Image.LANCZOS) if s != 1 else photo
     return torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255.0).permute(2, 0, 1)  # (3, Hp, Wp)
 
 

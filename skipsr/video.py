@@ -65,8 +65,9 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     try:
         container = av.open(str(p))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
         raise VideoError(
-            f"cannot open {p.name} as a video: {e}. The file is corrupt, truncated or not a "
+            f"cannot open {p.name} as a video ({reason}): the file is corrupt, truncated or not a "
             "video; re-export it as mp4 (H.264) and try again"
         ) from e
     if not container.streams.video:

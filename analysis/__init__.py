@@ -1,0 +1,1 @@
+"""Analysis tools: sweeps, benchmark, plots."""

@@ -1,0 +1,57 @@
+"""The command line: JSON contract of `mask`, overlay output, `degrade`, clear errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from media import pattern, write_raw
+from skipsr.video import probe, read_video
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "skipsr", *map(str, args)], capture_output=True, text=True)
+
+
+def test_mask_json_and_overlay(tmp_path):
+    frames = pattern(6, 72, 100)
+    frames[:, :, :48] = 90  # a flat left part: those tokens must be skipped at any tau > 0
+    src = write_raw(tmp_path / "hr.mp4", frames, codec_options={"crf": "0"}, audio_s=0.5)
+    res = run("mask", src, "--scale", 4, "--tau", 2, 4, 8, "--json", "--overlay", tmp_path / "ov.mp4")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["taus"] == [2, 4, 8]
+    assert out["grid"] == [6, 5, 7] and out["tokens"] == 6 * 5 * 7
+    r = out["skip_ratio"]
+    assert len(r) == 3 and r[0] <= r[1] <= r[2]
+    assert r[0] >= 6 * 5 * 3 / out["tokens"] - 1e-9  # at least the flat columns
+    ov = probe(tmp_path / "ov.mp4")
+    assert (ov.frames, ov.width, ov.height, ov.has_audio) == (6, 100, 72, True)
+    tinted = read_video(tmp_path / "ov.mp4")[:, 20:30, 5:40].astype(int)
+    assert tinted[..., 2].mean() > tinted[..., 0].mean() + 20  # flat grey region tinted blue
+
+
+def test_degrade_clean_and_realistic(tmp_path):
+    src = write_raw(tmp_path / "hr.mp4", pattern(5, 64, 96), audio_s=0.4)
+    assert run("degrade", src, tmp_path / "lr.mp4", "--scale", 4).returncode == 0
+    info = probe(tmp_path / "lr.mp4")
+    assert (info.width, info.height, info.frames, info.has_audio) == (24, 16, 5, True)
+    for name in ("a", "b"):
+        res = run("degrade", src, tmp_path / f"{name}.mp4", "--scale", 2, "--realistic", "--crf", 30, "--seed", 3)
+        assert res.returncode == 0, res.stderr
+    a, b = read_video(tmp_path / "a.mp4"), read_video(tmp_path / "b.mp4")
+    assert a.shape == (5, 32, 48, 3) and np.array_equal(a, b)
+
+
+def test_bad_input_gets_a_one_line_error(tmp_path):
+    (tmp_path / "x.mp4").write_text("not a video")
+    for args in (("mask", tmp_path / "x.mp4"), ("mask", tmp_path / "missing.mp4"),
+                 ("degrade", tmp_path / "x.mp4", tmp_path / "o.mp4")):
+        res = run(*args)
+        assert res.returncode == 2
+        assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+    assert not (tmp_path / "o.mp4").exists()
+    src = write_raw(tmp_path / "hr.mp4", pattern(2, 32, 32))
+    res = run("mask", src, "--tau", -1)
+    assert res.returncode == 2 and "tau" in res.stderr
