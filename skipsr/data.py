@@ -99,7 +99,7 @@ def _fetch_deb(name: str, debs: Path) -> tuple[Path, str]:
     return out, version
 
 
-def _photo_entry(path: Path, source: str, item_id: str) -> dict | None:
+def _photo_entry(path: Path, source: str, item_id: str, group: str | None = None) -> dict | None:
     """Manifest entry of a photo (without its cache path), or None if unreadable or too small."""
     try:
         with Image.open(path) as im:
@@ -115,18 +115,27 @@ def _photo_entry(path: Path, source: str, item_id: str) -> dict | None:
         "sha256": sha256(path),
         "width": w,
         "height": h,
-        "split": split_of(item_id),
+        "split": split_of(group or item_id),
     }
 
 
 def _largest_per_folder(paths: list[Path]) -> list[Path]:
-    """KDE wallpapers ship one image in many sizes under contents/images/: keep the largest."""
+    """KDE wallpapers ship one image in many sizes under contents/images*/: keep the largest."""
     best: dict[Path, Path] = {}
     for p in paths:
-        key = p.parent if p.parent.name == "images" else p
+        key = p.parent if p.parent.name.startswith("images") else p
         if key not in best or p.stat().st_size > best[key].stat().st_size:
             best[key] = p
     return sorted(best.values())
+
+
+def _wallpaper_id(p: Path, unpacked: Path) -> tuple[str, str]:
+    """(item id, split group) of a wallpaper file; variants (e.g. images_dark) share their group."""
+    rel = p.relative_to(unpacked)
+    if p.parent.name.startswith("images") and len(rel.parts) >= 4:  # <Name>/contents/images_dark/WxH.jpg
+        name = rel.parts[-4]
+        return name + p.parent.name[len("images"):], name
+    return p.stem, p.stem
 
 
 def fetch(root: str | os.PathLike | None = None, debian: bool = True) -> dict:
@@ -140,9 +149,8 @@ def fetch(root: str | os.PathLike | None = None, debian: bool = True) -> dict:
             packages.append({"name": name, "registry": "debian", "version": version})
             files = [p for p in out.rglob("*") if p.suffix.lower() in PHOTO_EXTS and p.is_file()]
             for p in _largest_per_folder(files):
-                rel = p.relative_to(out)
-                stem = (rel.parts[-4] if p.parent.name == "images" and len(rel.parts) >= 4 else p.stem)
-                entry = _photo_entry(p, name, f"{name}/{stem}")
+                item, group = _wallpaper_id(p, out)
+                entry = _photo_entry(p, name, f"{name}/{item}", f"{name}/{group}")
                 if entry:
                     photos.append({**entry, "path": str(p.relative_to(root))})
             log.info("%s %s: %d photos so far", name, version, len(photos))

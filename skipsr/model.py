@@ -1,0 +1,267 @@
+"""The skip-aware video diffusion transformer (DESIGN section 4), top to bottom.
+
+    LR halo patch --stem--> local features (C, P, P) --+--> token vector (D) --blocks--> head --> x0 residual
+    x_t token    --embed--------------------------------^                                (pt*3, 16, 16)
+
+Everything runs on KEPT tokens only: the stem reads each kept token's LR patch with a small halo
+(so it is skippable too), the transformer attends within ragged shifted 3D windows of kept tokens
+with 3D RoPE on the tokens' original grid positions, and the head maps each token back to its HR
+pixels (pixel shuffle) as a residual over the bicubic upsample. Timestep conditioning is adaLN
+(DiT), zero-initialised; queries and keys are RMS-normalised (qk-norm).
+
+Two attention paths compute the same function: `forward` (ragged windows packed by `WindowPlan`,
+the fast path) and `forward_dense` (all tokens, one dense attention mask that hides skipped
+tokens; the readable reference the tests compare against).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from skipsr.rope import apply_rope, rope_angles
+from skipsr.tokens import TokenSet, gather
+from skipsr.windows import WindowPlan, dense_mask, shift_for
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    scale: int = 4  # SR factor s (2 or 4)
+    pt: int = 1  # frames per token
+    token_px: int = 16  # HR pixels per token side
+    halo: int = 2  # LR pixels of context the stem reads around each token (>= 1)
+    stem_channels: int = 32  # C: channels of the per-token local conv features
+    dim: int = 128  # D: transformer width
+    depth: int = 4  # transformer blocks
+    heads: int = 4  # attention heads (head_dim = D / heads)
+    mlp_ratio: float = 2.0  # MLP hidden = mlp_ratio * D
+    window: tuple[int, int, int] = (4, 8, 8)  # (t, y, x) attention window in tokens, full grid
+    rope_theta: float = 100.0  # RoPE base; positions are small integers
+
+    @property
+    def lr_patch(self) -> int:  # p: LR pixels per token side
+        return self.token_px // self.scale
+
+    @property
+    def halo_patch(self) -> int:  # P = p + 2 * halo
+        return self.lr_patch + 2 * self.halo
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    def __post_init__(self):
+        if self.token_px % self.scale or self.scale not in (2, 4):
+            raise ValueError(f"scale must be 2 or 4 and divide token_px, got {self.scale}")
+        if self.dim % self.heads or self.halo < 1 or self.pt not in (1, 2):
+            raise ValueError("need dim % heads == 0, halo >= 1, pt in (1, 2)")
+        object.__setattr__(self, "window", tuple(self.window))
+
+
+SIZES = {
+    "cpu": ModelConfig(),  # ~1M parameters: trains and runs on a 2-core CPU
+    "large": ModelConfig(stem_channels=64, dim=384, depth=12, heads=6),  # for a GPU
+}
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class TimestepEmbedder(nn.Module):
+    """Sinusoidal embedding of t in [0, 1] followed by an MLP (DiT)."""
+
+    def __init__(self, dim: int, freq_dim: int = 128):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        half = self.freq_dim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)  # (half,)
+        args = (t.float() * 1000.0)[:, None] * freqs[None]  # (B, half)
+        return self.mlp(torch.cat([args.cos(), args.sin()], dim=-1))  # (B, D)
+
+
+class TokenStem(nn.Module):
+    """Per-token local features from the LR patch with halo, plus the embedded noisy target x_t."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c_in, c = 3 * cfg.pt, cfg.stem_channels
+        self.cfg = cfg
+        self.conv1 = nn.Conv2d(c_in, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+        self.xt_embed = nn.Conv2d(c_in * cfg.scale**2, c, 1)  # x_t pixel-unshuffled to LR resolution
+        self.to_token = nn.Linear(c * cfg.halo_patch**2, cfg.dim)
+
+    def forward(self, lr_blocks: torch.Tensor, xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """lr_blocks (N, 3pt, P, P), xt (N, 3pt, 16, 16) -> features (N, C, P, P), tokens (N, D)."""
+        h = self.cfg.halo
+        f = F.gelu(self.conv2(F.gelu(self.conv1(lr_blocks))))  # (N, C, P, P)
+        e = self.xt_embed(F.pixel_unshuffle(xt, self.cfg.scale))  # (N, C, p, p)
+        f = f + F.pad(e, (h, h, h, h))  # (N, C, P, P), x_t only in the token's own pixels
+        return f, self.to_token(f.flatten(1))  # (N, C, P, P), (N, D)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.heads, self.hd = cfg.heads, cfg.head_dim
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.q_norm = nn.RMSNorm(self.hd, eps=1e-6)
+        self.k_norm = nn.RMSNorm(self.hd, eps=1e-6)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+
+    def _qkv(self, x, cos, sin):
+        q, k, v = self.qkv(x).view(x.shape[0], 3, self.heads, self.hd).unbind(1)  # (N, H, hd) each
+        q = apply_rope(self.q_norm(q), cos, sin)
+        k = apply_rope(self.k_norm(k), cos, sin)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, cos, sin, plan: WindowPlan) -> torch.Tensor:
+        """Ragged windows. x (N, D) -> (N, D)."""
+        n = x.shape[0]
+        q, k, v = self._qkv(x, cos, sin)
+        qkv = torch.stack([q, k, v], 0)  # (3, N, H, hd)
+        qkv = torch.cat([qkv, qkv.new_zeros(3, 1, self.heads, self.hd)], 1)  # dummy row N for padding
+        out = x.new_empty(n + 1, self.heads * self.hd)
+        for b in plan.batches:
+            qb, kb, vb = qkv[:, b.index].permute(0, 1, 3, 2, 4).unbind(0)  # (B, H, L, hd) each
+            o = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=b.attn_mask)  # (B, H, L, hd)
+            out[b.index] = o.transpose(1, 2).flatten(2)  # padding rows all land on the dummy row
+        return self.proj(out[:n])  # (N, D)
+
+    def forward_dense(self, x: torch.Tensor, cos, sin, mask: torch.Tensor) -> torch.Tensor:
+        """Reference: all tokens, (N, N) boolean mask (True = may attend). x (N, D) -> (N, D)."""
+        q, k, v = (t.transpose(0, 1) for t in self._qkv(x, cos, sin))  # (H, N, hd) each
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)  # (H, N, N)
+        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
+        return self.proj((att @ v).transpose(0, 1).flatten(1))  # (N, D)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN-Zero timestep conditioning (DiT)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(cfg)
+        self.norm2 = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        hidden = int(cfg.dim * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(cfg.dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, cfg.dim))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 6 * cfg.dim))
+
+    def forward(self, x, c, cos, sin, plan=None, mask=None):
+        """x (N, D); c (N, D) or (1, D) conditioning -> (N, D)."""
+        sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (N or 1, D)
+        h = modulate(self.norm1(x), sh1, sc1)
+        h = self.attn(h, cos, sin, plan) if mask is None else self.attn.forward_dense(h, cos, sin, mask)
+        x = x + g1 * h
+        return x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2))
+
+
+class PixelHead(nn.Module):
+    """Token vector + local features -> the token's HR residual pixels (pixel shuffle)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c, p_halo = cfg.stem_channels, cfg.halo_patch
+        self.cfg = cfg
+        self.norm = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 2 * cfg.dim))
+        self.to_local = nn.Linear(cfg.dim, c * p_halo**2)
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, 3 * cfg.pt * cfg.scale**2, 3)  # valid conv: P -> P - 2
+
+    def forward(self, x, c, feats):
+        """x (N, D), c (N or 1, D), feats (N, C, P, P) -> residual (N, 3pt, 16, 16)."""
+        cfg = self.cfg
+        shift, scale = self.ada(c).chunk(2, dim=-1)
+        h = self.to_local(modulate(self.norm(x), shift, scale)).view_as(feats) + feats  # (N, C, P, P)
+        h = self.conv2(F.gelu(self.conv1(F.gelu(h))))  # (N, 3pt*s^2, P-2, P-2)
+        m = cfg.halo - 1
+        h = h[..., m : m + cfg.lr_patch, m : m + cfg.lr_patch]  # (N, 3pt*s^2, p, p): the token itself
+        return F.pixel_shuffle(h, cfg.scale)  # (N, 3pt, 16, 16)
+
+
+class SkipSRNet(nn.Module):
+    """Predicts the x0 residual (HR - bicubic(LR)) of each kept token from (LR, x_t, t)."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.stem = TokenStem(cfg)
+        self.t_embed = TimestepEmbedder(cfg.dim)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.head = PixelHead(cfg)
+        self.initialize_weights()
+
+    def initialize_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        for blk in self.blocks:  # zero-out adaLN modulation: every block starts as the identity
+            nn.init.zeros_(blk.ada[-1].weight)
+            nn.init.zeros_(blk.ada[-1].bias)
+        nn.init.zeros_(self.head.ada[-1].weight)
+        nn.init.zeros_(self.head.ada[-1].bias)
+        # zero-out the last conv: the untrained model outputs a zero residual, i.e. bicubic
+        nn.init.zeros_(self.head.conv2.weight)
+        nn.init.zeros_(self.head.conv2.bias)
+
+    def prepare(self, tokens: TokenSet) -> dict:
+        """Everything that depends only on which tokens are kept: RoPE tables and window plans.
+
+        Build once per chunk and pass to every call (all sampling steps reuse it).
+        """
+        cfg = self.cfg
+        cos, sin = rope_angles(tokens.pos[:, 1:], cfg.head_dim, cfg.rope_theta)  # (N, hd/2) each
+        plans = [WindowPlan.build(tokens.pos, tokens.grid, cfg.window, shift_for(tokens.grid, cfg.window, s))
+                 for s in (False, True)]
+        return {"cos": cos, "sin": sin, "plans": plans, "tokens": tokens}
+
+    def _cond(self, t: torch.Tensor, tokens: TokenSet) -> torch.Tensor:
+        """t (B,) -> conditioning (1, D) when all clips share t, else (N, D) per token."""
+        c = self.t_embed(t.reshape(-1))  # (B, D)
+        if c.shape[0] == 1 or bool((t == t.reshape(-1)[0]).all()):
+            return c[:1]
+        return c[tokens.pos[:, 0]]
+
+    def encode_tokens(self, lr: torch.Tensor, xt: torch.Tensor, tokens: TokenSet):
+        """lr (B, T, 3, h, w) LR frames (sizes multiples of p), xt (N, 3pt, 16, 16) -> feats, x (N, D)."""
+        cfg = self.cfg
+        lr_blocks = gather(lr, tokens, cfg.lr_patch, cfg.pt, cfg.halo)  # (N, 3pt, P, P)
+        return self.stem(lr_blocks, xt)
+
+    def forward(self, lr: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, prep: dict) -> torch.Tensor:
+        """Kept tokens only. lr (B, T, 3, h, w); xt (N, 3pt, 16, 16); t (B,) -> x0 residual (N, 3pt, 16, 16)."""
+        tokens = prep["tokens"]
+        feats, x = self.encode_tokens(lr, xt, tokens)  # (N, C, P, P), (N, D)
+        c = self._cond(t, tokens)  # (1 or N, D)
+        for i, blk in enumerate(self.blocks):  # odd blocks use the shifted windows
+            x = blk(x, c, prep["cos"], prep["sin"], plan=prep["plans"][i % 2])
+        return self.head(x, c, feats)
+
+    def forward_dense(self, lr: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Reference path: ALL tokens, attention masked to kept keys of the same window.
+
+        keep (B, Tg, Hg, Wg) bool; xt (B*Tg*Hg*Wg, 3pt, 16, 16) for every token in row-major order.
+        Returns the residual of every token; only rows of kept tokens are meaningful.
+        """
+        cfg = self.cfg
+        tokens = TokenSet.full(tuple(keep.shape[1:]), batch=keep.shape[0])
+        keep_rows = keep.reshape(-1)
+        cos, sin = rope_angles(tokens.pos[:, 1:], cfg.head_dim, cfg.rope_theta)
+        masks = [dense_mask(tokens.pos, tokens.grid, cfg.window, shift_for(tokens.grid, cfg.window, s), keep_rows)
+                 for s in (False, True)]
+        feats, x = self.encode_tokens(lr, xt, tokens)
+        c = self._cond(t, tokens)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, c, cos, sin, mask=masks[i % 2])
+        return self.head(x, c, feats)

@@ -1,0 +1,229 @@
+"""The end-to-end SkipSR pipeline (DESIGN section 7).
+
+    result = SkipSRPipeline(model, predictor)(lr_frames, tau=4, mask="predicted", steps=1, seed=0, hr=None)
+
+Per chunk of frames: mask (predicted from the LR, oracle from the HR, or none) -> the transformer
+samples the x0 residual of KEPT tokens only (noise, model, Euler steps all in token space) ->
+compose: bicubic upsample of the LR everywhere, plus the residual on kept tokens. Long inputs
+stream through `run_stream` in temporal chunks with overlap and linear blending (memory bounded
+by one chunk); large frames are tiled with overlap (`tiling.py`). `upscale_file` adds file decode /
+encode keeping fps and audio.
+
+`encode` / `decode` are the latent seam (identity here: pixel-space tokens, DESIGN section 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from skipsr import diffusion, masks, resize
+from skipsr.model import SkipSRNet
+from skipsr.predictor import MaskPredictor
+from skipsr.tokens import TokenSet, gather_cl, scatter_cl
+
+log = logging.getLogger(__name__)
+
+MASK_SOURCES = ("predicted", "oracle", "none")
+STAGES = ("decode", "predictor", "transformer", "compose", "encode")
+
+
+@dataclass
+class SkipSRResult:
+    video: np.ndarray | None  # (T, H, W, 3) uint8 output (None when streamed to a file)
+    skip: torch.Tensor  # (Tg, Hg, Wg) bool: skipped tokens (the mask that was used)
+    pred_skip: torch.Tensor | None  # (Tg, Hg, Wg) bool: predicted mask (when a predictor ran)
+    oracle_skip: torch.Tensor | None  # (Tg, Hg, Wg) bool: oracle mask (when the HR was given)
+    n_tokens: int  # tokens processed (overlap frames count twice: that is the real cost)
+    n_kept: int
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage + "total"
+    padding_waste: float = 0.0  # share of padded attention rows (ragged windows)
+
+    @property
+    def skip_ratio(self) -> float:
+        return 1.0 - self.n_kept / max(self.n_tokens, 1)
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float], stage: str):
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.timings[self.stage] = self.timings.get(self.stage, 0.0) + time.perf_counter() - self.t0
+
+
+class SkipSRPipeline:
+    def __init__(self, model: SkipSRNet, predictor: MaskPredictor | None = None, device: str | torch.device = "cpu",
+                 chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0):
+        self.model = model.to(device).eval()
+        self.predictor = predictor.to(device).eval() if predictor is not None else None
+        self.device = torch.device(device)
+        self.cfg = model.cfg
+        self.chunk_frames, self.overlap_frames, self.shift = chunk_frames, overlap_frames, shift
+        pt = self.cfg.pt
+        if chunk_frames % pt or overlap_frames % pt or not 0 <= overlap_frames < chunk_frames:
+            raise ValueError("chunk_frames and overlap_frames must be multiples of pt with overlap < chunk")
+
+    # -- the latent seam (identity for pixel-space tokens) --------------------------------------
+    def encode(self, lr: torch.Tensor) -> torch.Tensor:
+        return lr
+
+    def decode(self, hr: torch.Tensor) -> torch.Tensor:
+        return hr
+
+    # -- one chunk --------------------------------------------------------------------------------
+    def _skip_mask(self, lr: torch.Tensor, hr: torch.Tensor | None, tau: float, mask: str, timings) -> tuple:
+        """Returns (skip used, predicted skip or None, oracle skip or None), each (Tg, Hg, Wg) bool."""
+        cfg = self.cfg
+        grid = masks.token_grid(lr.shape[0], lr.shape[2] * cfg.scale, lr.shape[3] * cfg.scale, cfg.token_px, cfg.pt)
+        pred = oracle = None
+        if mask == "predicted":
+            if self.predictor is None:
+                raise ValueError("mask='predicted' needs a mask predictor; load one or use mask='oracle'/'none'")
+            with _Timer(timings, "predictor"), torch.no_grad():
+                pred = self.predictor.skip_mask(lr, tau)
+        if hr is not None:  # evaluation only (it reads the HR): timed apart and left out of the total
+            with _Timer(timings, "oracle"):
+                oracle = masks.oracle_mask(masks.detail_scores(hr, cfg.scale, cfg.token_px, cfg.pt), tau)
+        if mask == "oracle" and oracle is None:
+            raise ValueError("mask='oracle' needs the HR video (hr=...)")
+        used = {"predicted": pred, "oracle": oracle, "none": torch.zeros(grid, dtype=torch.bool)}[mask]
+        return used, pred, oracle
+
+    @torch.no_grad()
+    def _run_chunk(self, lr_frames: np.ndarray, hr_frames: np.ndarray | None, tau: float, mask: str,
+                   steps: int, seed: int, timings: dict) -> tuple[torch.Tensor, tuple, int, int, float]:
+        """LR (T, h, w, 3) uint8 -> HR (T, H, W, 3) uint8 tensor, masks, token counts, padding waste."""
+        cfg, dev = self.cfg, self.device
+        t, h, w, _ = lr_frames.shape
+        H, W = h * cfg.scale, w * cfg.scale
+        with _Timer(timings, "decode"):
+            lr_u8 = torch.from_numpy(resize.pad_frames_u8(lr_frames, cfg.lr_patch, cfg.pt)).to(dev)  # (T', h', w', 3)
+            lr = self.encode(lr_u8.permute(0, 3, 1, 2).float().div_(255.0))  # (T', 3, h', w')
+            hr = None
+            if hr_frames is not None:
+                if hr_frames.shape[1] < H or hr_frames.shape[2] < W:
+                    raise ValueError(f"HR frames {hr_frames.shape[2]}x{hr_frames.shape[1]} are smaller than "
+                                     f"{cfg.scale} x the LR ({w}x{h})")
+                hr = resize.to_float(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt), dev)
+        skip, pred, oracle = self._skip_mask(lr, hr, tau, mask, timings)
+        with _Timer(timings, "transformer"):
+            tokens = TokenSet.from_keep(~skip)
+            prep = self.model.prepare(tokens)
+            g = torch.Generator(device=dev).manual_seed(seed)
+            # Noise is drawn for the full grid, then indexed: a kept token gets the same noise
+            # whatever else is skipped, so skip vs no-skip isolates the skip error.
+            noise = torch.randn((tokens.n_total, 3 * cfg.pt, cfg.token_px, cfg.token_px), generator=g, device=dev)
+            x = noise[(~skip).reshape(-1)]  # (N, 3pt, 16, 16)
+            lr_b = lr[None]  # (1, T', 3, h', w')
+
+            def denoise(xt: torch.Tensor, t_now: float) -> torch.Tensor:
+                return self.model(lr_b, xt, torch.full((1,), t_now, device=dev), prep)
+
+            residual = diffusion.sample_euler(denoise, x, diffusion.schedule(steps, self.shift)) if tokens.n else x
+        with _Timer(timings, "compose"):
+            canvas = resize.up_u8(lr_u8, cfg.scale)[None]  # (1, T', H', W', 3) uint8: bicubic everywhere
+            if tokens.n:  # kept tokens: bicubic + residual, in 8 bit
+                base = gather_cl(canvas, tokens, cfg.token_px, cfg.pt).float()  # (N, pt, 16, 16, 3)
+                res = residual.view(tokens.n, cfg.pt, 3, cfg.token_px, cfg.token_px).permute(0, 1, 3, 4, 2)
+                scatter_cl(canvas, (base + 255.0 * res).round_().clamp_(0, 255).to(torch.uint8), tokens,
+                           cfg.token_px, cfg.pt)
+            out = self.decode(canvas[0, :t, :H, :W])  # (T, H, W, 3) uint8
+        waste = float(np.mean([p.padding_waste for p in prep["plans"]])) if tokens.n else 0.0
+        return out, (skip, pred, oracle), tokens.n_total, tokens.n, waste
+
+    # -- streaming over chunks --------------------------------------------------------------------
+    def run_stream(self, lr_chunks: Iterable[np.ndarray], hr_chunks: Iterable[np.ndarray] | None = None,
+                   tau: float = 4.0, mask: str = "predicted", steps: int = 1, seed: int = 0,
+                   stats: dict | None = None, progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+        """Stream LR frames (any chunking) -> HR uint8 frames (n, H, W, 3), in order.
+
+        Windows of `chunk_frames` frames overlap by `overlap_frames`, blended linearly. Memory holds
+        one window. `stats` (a dict) receives masks, counts and timings as they accrue.
+        """
+        if mask not in MASK_SOURCES:
+            raise ValueError(f"mask must be one of {MASK_SOURCES}, got {mask!r}")
+        if tau < 0:
+            raise ValueError(f"tau must be >= 0 (8-bit RMSE units), got {tau}")
+        stats = stats if stats is not None else {}
+        stats.update(timings={}, skip=[], pred=[], oracle=[], n_tokens=0, n_kept=0, waste=[])
+        tc, ov, pt = self.chunk_frames, self.overlap_frames, self.cfg.pt
+        hr_iter = iter(hr_chunks) if hr_chunks is not None else None
+        lr_buf: list[np.ndarray] = []
+        hr_buf: list[np.ndarray] = []
+        tail: torch.Tensor | None = None  # outputs of the previous window's last `ov` frames
+        first = True
+
+        def process(n_frames: int) -> Iterator[np.ndarray]:
+            nonlocal tail, first, lr_buf, hr_buf
+            hr_win = np.stack(hr_buf[:n_frames]) if hr_iter is not None else None
+            out, (skip, pred, oracle), n_tok, n_kept, waste = self._run_chunk(
+                np.stack(lr_buf[:n_frames]), hr_win, tau, mask, steps, seed, stats["timings"])
+            own = 0 if first else ov // pt  # token rows this window owns (the rest overlap the previous)
+            for key, m in (("skip", skip), ("pred", pred), ("oracle", oracle)):
+                if m is not None:
+                    stats[key].append(m[own:])
+            stats["n_tokens"] += n_tok
+            stats["n_kept"] += n_kept
+            stats["waste"].append(waste)
+            with _Timer(stats["timings"], "encode"):
+                if tail is not None:  # linear cross-fade over the overlap frames
+                    k = tail.shape[0]
+                    wgt = torch.arange(1, k + 1, dtype=torch.float32).view(k, 1, 1, 1) / (k + 1)
+                    out[:k] = ((1 - wgt) * tail.float() + wgt * out[:k].float()).round_().to(torch.uint8)
+                keep_tail = ov if n_frames == tc else 0
+                done = n_frames - keep_tail
+                emitted = out[:done].cpu().numpy()
+                tail = out[done:] if keep_tail else None
+            lr_buf, hr_buf = lr_buf[done:], hr_buf[done:]
+            first = False
+            if progress is not None:
+                progress(done)
+            yield emitted
+
+        for chunk in lr_chunks:
+            lr_buf.extend(chunk)
+            if hr_iter is not None:
+                while len(hr_buf) < len(lr_buf):
+                    nxt = next(hr_iter, None)
+                    if nxt is None:
+                        raise ValueError("the HR video has fewer frames than the LR video")
+                    hr_buf.extend(nxt)
+            while len(lr_buf) >= tc:
+                yield from process(tc)
+        if len(lr_buf) > (ov if tail is not None else 0):
+            yield from process(len(lr_buf))
+        elif tail is not None:
+            yield tail.cpu().numpy()
+
+    def __call__(self, video: np.ndarray, tau: float = 4.0, mask: str = "predicted", steps: int = 1,
+                 seed: int = 0, hr: np.ndarray | None = None) -> SkipSRResult:
+        """Upscale an in-memory LR video (T, h, w, 3) uint8. `hr` (T, H, W, 3) enables the oracle mask."""
+        if not isinstance(video, np.ndarray) or video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
+            raise ValueError(f"expected uint8 LR frames (T, h, w, 3), got {getattr(video, 'dtype', type(video))} "
+                             f"{getattr(video, 'shape', '')}")
+        if video.shape[0] == 0:
+            raise ValueError("the video has 0 frames")
+        stats: dict = {}
+        t0 = time.perf_counter()
+        frames = list(self.run_stream([video], [hr] if hr is not None else None, tau, mask, steps, seed, stats))
+        total = time.perf_counter() - t0 - stats["timings"].get("oracle", 0.0)
+        return self._result(np.concatenate(frames), stats, total)
+
+    @staticmethod
+    def _result(video: np.ndarray | None, stats: dict, total_s: float) -> SkipSRResult:
+        cat = lambda key: torch.cat(stats[key]) if stats[key] else None  # noqa: E731
+        timings = {k: stats["timings"].get(k, 0.0) for k in STAGES}
+        timings["total"] = total_s  # wall clock less the oracle (evaluation only: it reads the HR)
+        timings["oracle"] = stats["timings"].get("oracle", 0.0)
+        return SkipSRResult(video=video, skip=cat("skip"), pred_skip=cat("pred"), oracle_skip=cat("oracle"),
+                            n_tokens=stats["n_tokens"], n_kept=stats["n_kept"], timings=timings,
+                            padding_waste=float(np.mean(stats["waste"])) if stats["waste"] else 0.0)
