@@ -1,4 +1,4 @@
-"""Command line: `python -m skipsr {mask,degrade} ...`.
+"""Command line: `python -m skipsr {mask,degrade,upscale} ...`.
 
 Bad input (unreadable video, wrong scale, negative tau) ends with exit code 2 and one line on
 stderr that says what was wrong; nothing is half-written.
@@ -84,6 +84,40 @@ def cmd_degrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from skipsr import checkpoint
+    from skipsr.pipeline import SkipSRPipeline, upscale_file
+
+    model, card = checkpoint.load_default_model(args.checkpoint)
+    if model.cfg.scale != args.scale:
+        print(f"error: the checkpoint is a x{model.cfg.scale} model, --scale {args.scale} was asked", file=sys.stderr)
+        return 2
+    predictor = None
+    if args.mask == "predicted":
+        predictor, _ = checkpoint.load_default_predictor(args.predictor)
+    if args.mask == "oracle" and not args.hr:
+        print("error: --mask oracle needs the ground truth: pass --hr HR_VIDEO", file=sys.stderr)
+        return 2
+    info = probe(args.input)
+    total = min(info.frames, args.max_frames or info.frames) or None
+    pipe = SkipSRPipeline(model, predictor, device=args.device, chunk_frames=args.chunk_frames)
+    with tqdm(total=total, unit="frame", desc="upscale", disable=args.json or None) as bar:
+        res = upscale_file(pipe, args.input, args.output, args.tau, args.mask, args.steps, args.seed, args.hr,
+                           args.max_frames, progress=bar.update)
+    out = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept, "frames": res.frames,
+           "out_w": res.out_w, "out_h": res.out_h, "tau": args.tau, "mask": args.mask, "steps": args.steps,
+           "model": card.get("id"), "padding_waste": res.padding_waste,
+           "timings": {k: round(v, 4) for k, v in res.timings.items()}}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"wrote {args.output}: {res.frames} frames {res.out_w}x{res.out_h}, skipped "
+              f"{100 * res.skip_ratio:.1f}% of {res.n_tokens} tokens in {res.timings['total']:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m skipsr", description="SkipSR: token-skipping video super-resolution")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -108,17 +142,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--max-frames", type=int)
     d.set_defaults(func=cmd_degrade)
+
+    u = sub.add_parser("upscale", help="super-resolve a video with token skipping")
+    u.add_argument("input", help="low-resolution video")
+    u.add_argument("output", help="output mp4 (fps and audio of the input kept)")
+    u.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
+    u.add_argument("--tau", type=float, default=4.0, help="skip threshold, 8-bit RMSE units (0 = skip nothing)")
+    u.add_argument("--mask", default="predicted", choices=("predicted", "oracle", "none"))
+    u.add_argument("--hr", help="ground-truth HR video (needed for --mask oracle)")
+    u.add_argument("--steps", type=int, default=1, help="Euler steps (1 = one-step)")
+    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--checkpoint", help="SR model (default: the shipped checkpoints/skipsr_cpu.safetensors)")
+    u.add_argument("--predictor", help="mask predictor (default: the shipped one)")
+    u.add_argument("--max-frames", type=int)
+    u.add_argument("--chunk-frames", type=int, default=16)
+    u.add_argument("--device", default="cpu")
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(func=cmd_upscale)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if any(t < 0 for t in getattr(args, "tau", []) or []):
+    taus = getattr(args, "tau", None)
+    if any(t < 0 for t in (taus if isinstance(taus, list) else [taus] if taus is not None else [])):
         print("error: --tau values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
         return 2
     try:
         return args.func(args)
-    except VideoError as e:
+    except (VideoError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

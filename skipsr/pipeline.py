@@ -15,6 +15,7 @@ encode keeping fps and audio.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from skipsr import diffusion, masks, resize
+from skipsr import diffusion, masks, resize, tiling
 from skipsr.model import SkipSRNet
 from skipsr.predictor import MaskPredictor
 from skipsr.tokens import TokenSet, gather_cl, scatter_cl
@@ -43,6 +44,9 @@ class SkipSRResult:
     n_kept: int
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage + "total"
     padding_waste: float = 0.0  # share of padded attention rows (ragged windows)
+    frames: int = 0  # output frames
+    out_w: int = 0  # output width in pixels
+    out_h: int = 0  # output height in pixels
 
     @property
     def skip_ratio(self) -> float:
@@ -60,14 +64,41 @@ class _Timer:
         self.timings[self.stage] = self.timings.get(self.stage, 0.0) + time.perf_counter() - self.t0
 
 
+def token_noise(keep: torch.Tensor, seed: int, origin: tuple[int, int, int], full_width_tokens: int | None,
+                cfg) -> torch.Tensor:
+    """Gaussian noise for the kept tokens, fixed by (seed, absolute token position).
+
+    keep: (Tg, Hg, Wg) bool of a chunk/tile whose first token sits at `origin` (t, y, x) of the whole
+    video's grid. Each token row (t, y) has its own generator stream over the full frame width, so a
+    token's noise does not depend on which other tokens are skipped, on temporal chunking or on
+    spatial tiling: skip vs no-skip isolates the skip error. Rows without kept tokens cost nothing.
+    Returns (N, 3pt, 16, 16) in the row-major order of `keep.nonzero()`.
+    """
+    tg, hg, wg = keep.shape
+    width = full_width_tokens or origin[2] + wg
+    per_token = 3 * cfg.pt * cfg.token_px**2
+    rows = keep.any(dim=2).nonzero().tolist()  # (t, y) rows holding kept tokens
+    g = torch.Generator()
+    out = []
+    for t, y in rows:
+        g.manual_seed((seed * 1_000_003 + (origin[0] + t)) * 100_003 + origin[1] + y)
+        row = torch.randn(width, per_token, generator=g)[origin[2] : origin[2] + wg]  # (Wg, per_token)
+        out.append(row[keep[t, y]])
+    if not out:
+        return torch.zeros((0, 3 * cfg.pt, cfg.token_px, cfg.token_px))
+    return torch.cat(out).view(-1, 3 * cfg.pt, cfg.token_px, cfg.token_px)
+
+
 class SkipSRPipeline:
     def __init__(self, model: SkipSRNet, predictor: MaskPredictor | None = None, device: str | torch.device = "cpu",
-                 chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0):
+                 chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0,
+                 tile_lr_px: int = 512, tile_overlap_lr_px: int = 16):
         self.model = model.to(device).eval()
         self.predictor = predictor.to(device).eval() if predictor is not None else None
         self.device = torch.device(device)
         self.cfg = model.cfg
         self.chunk_frames, self.overlap_frames, self.shift = chunk_frames, overlap_frames, shift
+        self.tile_lr_px, self.tile_overlap_lr_px = tile_lr_px, tile_overlap_lr_px
         pt = self.cfg.pt
         if chunk_frames % pt or overlap_frames % pt or not 0 <= overlap_frames < chunk_frames:
             raise ValueError("chunk_frames and overlap_frames must be multiples of pt with overlap < chunk")
@@ -100,8 +131,12 @@ class SkipSRPipeline:
 
     @torch.no_grad()
     def _run_chunk(self, lr_frames: np.ndarray, hr_frames: np.ndarray | None, tau: float, mask: str,
-                   steps: int, seed: int, timings: dict) -> tuple[torch.Tensor, tuple, int, int, float]:
-        """LR (T, h, w, 3) uint8 -> HR (T, H, W, 3) uint8 tensor, masks, token counts, padding waste."""
+                   steps: int, seed: int, timings: dict, origin: tuple[int, int, int] = (0, 0, 0),
+                   full_width_tokens: int | None = None) -> tuple[torch.Tensor, tuple, int, int, float]:
+        """LR (T, h, w, 3) uint8 -> HR (T, H, W, 3) uint8 tensor, masks, token counts, padding waste.
+
+        origin: (t, y, x) of this chunk's first token in the whole video's token grid (fixes its noise).
+        """
         cfg, dev = self.cfg, self.device
         t, h, w, _ = lr_frames.shape
         H, W = h * cfg.scale, w * cfg.scale
@@ -118,11 +153,7 @@ class SkipSRPipeline:
         with _Timer(timings, "transformer"):
             tokens = TokenSet.from_keep(~skip)
             prep = self.model.prepare(tokens)
-            g = torch.Generator(device=dev).manual_seed(seed)
-            # Noise is drawn for the full grid, then indexed: a kept token gets the same noise
-            # whatever else is skipped, so skip vs no-skip isolates the skip error.
-            noise = torch.randn((tokens.n_total, 3 * cfg.pt, cfg.token_px, cfg.token_px), generator=g, device=dev)
-            x = noise[(~skip).reshape(-1)]  # (N, 3pt, 16, 16)
+            x = token_noise(~skip.cpu(), seed, origin, full_width_tokens, cfg).to(dev)  # (N, 3pt, 16, 16)
             lr_b = lr[None]  # (1, T', 3, h', w')
 
             def denoise(xt: torch.Tensor, t_now: float) -> torch.Tensor:
@@ -139,6 +170,41 @@ class SkipSRPipeline:
             out = self.decode(canvas[0, :t, :H, :W])  # (T, H, W, 3) uint8
         waste = float(np.mean([p.padding_waste for p in prep["plans"]])) if tokens.n else 0.0
         return out, (skip, pred, oracle), tokens.n_total, tokens.n, waste
+
+    def _run_tiled(self, lr_frames: np.ndarray, hr_frames: np.ndarray | None, tau, mask, steps, seed, timings,
+                   t_token0: int = 0):
+        """`_run_chunk` over overlapping spatial tiles when the LR frame exceeds `tile_lr_px`."""
+        cfg = self.cfg
+        t, h, w, _ = lr_frames.shape
+        s, p = cfg.scale, cfg.lr_patch
+        width_tokens = -(-w // p)
+        if max(h, w) <= self.tile_lr_px:
+            return self._run_chunk(lr_frames, hr_frames, tau, mask, steps, seed, timings, (t_token0, 0, 0), width_tokens)
+        boxes = tiling.tiles(h, w, self.tile_lr_px, self.tile_overlap_lr_px, p)
+        acc = torch.zeros((t, h * s, w * s, 3))
+        wsum = torch.zeros((h * s, w * s, 1))
+        grid = masks.token_grid(t, h * s, w * s, cfg.token_px, cfg.pt)
+        full = [None, None, None]  # skip, pred, oracle on the full grid
+        n_tok = n_kept = 0
+        wastes = []
+        for box in boxes:
+            y0, y1, x0, x1 = box
+            hr_tile = hr_frames[:, y0 * s : y1 * s, x0 * s : x1 * s] if hr_frames is not None else None
+            out, tile_masks, nt, nk, waste = self._run_chunk(lr_frames[:, y0:y1, x0:x1], hr_tile, tau, mask, steps,
+                                                             seed, timings, (t_token0, y0 // p, x0 // p), width_tokens)
+            with _Timer(timings, "compose"):
+                wgt = tiling.blend_weights(box, (h, w), self.tile_overlap_lr_px * s // 2, s)[..., None]
+                acc[:, y0 * s : y1 * s, x0 * s : x1 * s] += out.float() * wgt
+                wsum[y0 * s : y1 * s, x0 * s : x1 * s] += wgt
+            for i, m in enumerate(tile_masks):
+                if m is not None:
+                    full[i] = full[i] if full[i] is not None else torch.zeros(grid, dtype=torch.bool)
+                    full[i][:, y0 // p : y0 // p + m.shape[1], x0 // p : x0 // p + m.shape[2]] = m
+            n_tok, n_kept = n_tok + nt, n_kept + nk
+            wastes.append(waste)
+        with _Timer(timings, "compose"):
+            out = (acc / wsum).round_().clamp_(0, 255).to(torch.uint8)
+        return out, tuple(full), n_tok, n_kept, float(np.mean(wastes))
 
     # -- streaming over chunks --------------------------------------------------------------------
     def run_stream(self, lr_chunks: Iterable[np.ndarray], hr_chunks: Iterable[np.ndarray] | None = None,
@@ -161,12 +227,13 @@ class SkipSRPipeline:
         hr_buf: list[np.ndarray] = []
         tail: torch.Tensor | None = None  # outputs of the previous window's last `ov` frames
         first = True
+        frame0 = 0  # index of lr_buf[0] in the whole video
 
         def process(n_frames: int) -> Iterator[np.ndarray]:
-            nonlocal tail, first, lr_buf, hr_buf
+            nonlocal tail, first, lr_buf, hr_buf, frame0
             hr_win = np.stack(hr_buf[:n_frames]) if hr_iter is not None else None
-            out, (skip, pred, oracle), n_tok, n_kept, waste = self._run_chunk(
-                np.stack(lr_buf[:n_frames]), hr_win, tau, mask, steps, seed, stats["timings"])
+            out, (skip, pred, oracle), n_tok, n_kept, waste = self._run_tiled(
+                np.stack(lr_buf[:n_frames]), hr_win, tau, mask, steps, seed, stats["timings"], frame0 // pt)
             own = 0 if first else ov // pt  # token rows this window owns (the rest overlap the previous)
             for key, m in (("skip", skip), ("pred", pred), ("oracle", oracle)):
                 if m is not None:
@@ -184,6 +251,7 @@ class SkipSRPipeline:
                 emitted = out[:done].cpu().numpy()
                 tail = out[done:] if keep_tail else None
             lr_buf, hr_buf = lr_buf[done:], hr_buf[done:]
+            frame0 += done
             first = False
             if progress is not None:
                 progress(done)
@@ -216,7 +284,9 @@ class SkipSRPipeline:
         t0 = time.perf_counter()
         frames = list(self.run_stream([video], [hr] if hr is not None else None, tau, mask, steps, seed, stats))
         total = time.perf_counter() - t0 - stats["timings"].get("oracle", 0.0)
-        return self._result(np.concatenate(frames), stats, total)
+        res = self._result(np.concatenate(frames), stats, total)
+        res.frames, res.out_h, res.out_w = res.video.shape[:3]
+        return res
 
     @staticmethod
     def _result(video: np.ndarray | None, stats: dict, total_s: float) -> SkipSRResult:
@@ -227,3 +297,52 @@ class SkipSRPipeline:
         return SkipSRResult(video=video, skip=cat("skip"), pred_skip=cat("pred"), oracle_skip=cat("oracle"),
                             n_tokens=stats["n_tokens"], n_kept=stats["n_kept"], timings=timings,
                             padding_waste=float(np.mean(stats["waste"])) if stats["waste"] else 0.0)
+
+
+class _TimedIter:
+    """Wraps an iterator and adds the time spent in next() to timings[stage]."""
+
+    def __init__(self, it, timings: dict, stage: str):
+        self.it, self.timings, self.stage = iter(it), timings, stage
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with _Timer(self.timings, self.stage):
+            return next(self.it)
+
+
+def upscale_file(pipe: SkipSRPipeline, src: str, dst: str, tau: float = 4.0, mask: str = "predicted",
+                 steps: int = 1, seed: int = 0, hr: str | None = None, max_frames: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> SkipSRResult:
+    """Stream a video file through the pipeline into an H.264 mp4 that keeps fps and audio.
+
+    Memory is bounded by one chunk of frames whatever the length. Returns the result without the
+    video (`video=None`); timings include file decode and encode.
+    """
+    from skipsr.video import VideoWriter, iter_chunks, probe
+
+    info = probe(src)
+    io_t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    stats: dict = {}
+    lr_iter = _TimedIter(iter_chunks(src, chunk_frames=pipe.chunk_frames, max_frames=max_frames), io_t, "decode")
+    # The HR is read for evaluation only (oracle mask): its decode time counts as "oracle".
+    hr_iter = _TimedIter(iter_chunks(hr, chunk_frames=pipe.chunk_frames, max_frames=max_frames), io_t, "oracle") if hr else None
+    writer = VideoWriter(dst, info.fps, audio_from=src)
+    try:
+        for frames in pipe.run_stream(lr_iter, hr_iter, tau, mask, steps, seed, stats, progress):
+            with _Timer(io_t, "encode"):
+                writer.write(frames)
+    except BaseException:
+        writer.__exit__(*sys.exc_info())  # drops the partial file
+        raise
+    with _Timer(io_t, "encode"):
+        writer.close()
+    for k, v in io_t.items():
+        stats["timings"][k] = stats["timings"].get(k, 0.0) + v
+    total = time.perf_counter() - t0 - stats["timings"].get("oracle", 0.0)
+    res = SkipSRPipeline._result(None, stats, total)
+    res.frames, res.out_w, res.out_h = writer.frames_written, info.width * pipe.cfg.scale, info.height * pipe.cfg.scale
+    return res

@@ -1,0 +1,152 @@
+"""Speed benchmark of skip vs no-skip (DESIGN section 9).
+
+    python -m analysis.bench [--clip HR.mp4] [--frames 8] [--tau 4] [--mask oracle] [--steps 1] --json
+    python -m analysis.bench --memory [--frames-short 30 --frames-long 300]
+
+Skip and no-skip run the same model in the same process, interleaved, after one warm-up each;
+times are medians of `--repeats` (>= 3). Without --clip a 1280x720-output clip with a known share
+of flat tokens is generated (`skipsr.synth`), so this runs on a fresh machine. The end-to-end time
+is the pipeline call on decoded frames (mask, transformer, compose; file decode/encode excluded).
+Absolute seconds mean something only on this machine in this run: the ratios are what we track.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skipsr import checkpoint, degrade, resize
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.synth import flat_textured_clip
+from skipsr.video import read_video
+
+log = logging.getLogger("analysis.bench")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int, seed: int = 0) -> dict:
+    """Interleaved skip / no-skip runs on one HR clip (LR made by bicubic x scale)."""
+    s = pipe.cfg.scale
+    lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
+    hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
+    runs = {"skip": [], "noskip": []}
+    for i in range(repeats + 1):  # the first round is warm-up
+        for name in ("noskip", "skip") if i % 2 else ("skip", "noskip"):
+            res = pipe(lr, tau=tau if name == "skip" else 0.0, mask=mask if name == "skip" else "none",
+                       steps=steps, seed=seed, hr=hr if (name == "skip" and mask == "oracle") else None)
+            if i > 0:
+                runs[name].append(res)
+    med = lambda name, key: statistics.median(r.timings[key] for r in runs[name])  # noqa: E731
+    skip, noskip = runs["skip"][-1], runs["noskip"][-1]
+    ideal = skip.n_tokens / max(skip.n_kept, 1)
+    sp_tr = med("noskip", "transformer") / med("skip", "transformer")
+    sp_e2e = med("noskip", "total") / med("skip", "total")
+    return {
+        "skip_ratio": skip.skip_ratio, "n_tokens": skip.n_tokens, "n_kept": skip.n_kept,
+        "ideal_speedup": ideal, "speedup_transformer": sp_tr, "transformer_efficiency": sp_tr / ideal,
+        "speedup_e2e": sp_e2e, "e2e_efficiency": sp_e2e / ideal,
+        "t_e2e_noskip_s": med("noskip", "total"), "t_e2e_skip_s": med("skip", "total"),
+        "t_transformer_noskip_s": med("noskip", "transformer"), "t_transformer_skip_s": med("skip", "transformer"),
+        "t_predictor_s": med("skip", "predictor"), "predictor_share_of_noskip_transformer":
+            med("skip", "predictor") / med("noskip", "transformer"),
+        "t_compose_skip_s": med("skip", "compose"), "padding_waste": skip.padding_waste,
+        "frames": int(hr.shape[0]), "out_w": int(hr.shape[2]), "out_h": int(hr.shape[1]),
+        "tau": tau, "mask": mask, "steps": steps, "repeats": repeats,
+        "psnr_noskip_vs_hr": psnr(noskip.video, hr), "psnr_skip_vs_hr": psnr(skip.video, hr),
+        "psnr_skip_vs_noskip": psnr(skip.video, noskip.video),
+        "threads": torch.get_num_threads(),
+    }
+
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+from skipsr import checkpoint
+from skipsr.pipeline import SkipSRPipeline, upscale_file
+model, _ = checkpoint.load_default_model(sys.argv[4] or None)
+pipe = SkipSRPipeline(model, chunk_frames=8)
+res = upscale_file(pipe, sys.argv[1], sys.argv[2], tau=float(sys.argv[3]), mask="oracle", hr=sys.argv[5])
+print(json.dumps({"frames": res.frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "skip_ratio": res.skip_ratio, "total_s": res.timings["total"]}))
+"""
+
+
+def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str | None) -> dict:
+    """Peak RSS of streaming a 720p-output upscale of a short and a long clip, each in a fresh process."""
+    from skipsr.video import VideoWriter
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="skipsr-bench-") as tmp:
+        for n in (frames_short, frames_long):
+            hr_path, lr_path = Path(tmp) / f"hr{n}.mp4", Path(tmp) / f"lr{n}.mp4"
+            with VideoWriter(hr_path, 24, preset="ultrafast") as whr, VideoWriter(lr_path, 24, preset="ultrafast") as wlr:
+                for t0 in range(0, n, 10):  # generated in pieces: the bench itself stays small
+                    hr, _ = flat_textured_clip(min(10, n - t0), 720, 1280, seed=t0)
+                    whr.write(hr)
+                    wlr.write(resize.to_uint8(degrade.bicubic(resize.to_float(hr), 4)))
+            res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(lr_path), str(Path(tmp) / f"o{n}.mp4"),
+                                  str(tau), checkpoint_path or "", str(hr_path)], capture_output=True, text=True)
+            if res.returncode:
+                raise RuntimeError(res.stderr[-2000:])
+            out[n] = json.loads(res.stdout.strip().splitlines()[-1])
+    return {"short": out[frames_short], "long": out[frames_long],
+            "peak_ratio_long_over_short": out[frames_long]["peak_rss_mb"] / out[frames_short]["peak_rss_mb"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m analysis.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip", help="HR clip (default: a generated 1280x720 clip with 60%% flat tokens)")
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--tau", type=float, default=4.0)
+    ap.add_argument("--mask", default="oracle", choices=("oracle", "predicted"))
+    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--flat-share", type=float, default=0.6)
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--predictor")
+    ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
+    ap.add_argument("--frames-short", type=int, default=30)
+    ap.add_argument("--frames-long", type=int, default=300)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.repeats < 3:
+        ap.error("--repeats must be >= 3 (medians of at least 3 runs)")
+    if args.memory:
+        out = memory(args.frames_short, args.frames_long, args.tau, args.checkpoint)
+    else:
+        if args.clip:
+            hr = read_video(args.clip, max_frames=args.frames)
+            clip_id = Path(args.clip).name
+        else:
+            hr, textured = flat_textured_clip(args.frames, 720, 1280, args.flat_share)
+            clip_id = f"synthetic-720p-flat{args.flat_share:g}"
+        model, card = checkpoint.load_default_model(args.checkpoint)
+        predictor = checkpoint.load_default_predictor(args.predictor)[0] if args.mask == "predicted" else None
+        out = {"clip": clip_id, "model": card.get("id"),
+               **bench(hr, SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames)), args.tau, args.mask,
+                       args.steps, args.repeats)}
+        if not args.clip:
+            out["generated_flat_share"] = float(1 - textured.mean())
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:40s} {v:.4g}" if isinstance(v, float) else f"{k:40s} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Checkpoints: safetensors weights + a JSON model card beside them (same stem, `.json`).
+
+The card holds `kind` ("skipsr" or "predictor"), `config` (the dataclass fields), and whatever
+the trainer measured (data, steps, wall time, machine, validation numbers, default tau). The
+shipped CPU models live in `checkpoints/` and are what the CLI, benchmark and app load by default;
+without them everything falls back to a seeded random init (and says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from skipsr.model import ModelConfig, SkipSRNet
+from skipsr.predictor import MaskPredictor, PredictorConfig
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_MODEL = CHECKPOINT_DIR / "skipsr_cpu.safetensors"
+DEFAULT_PREDICTOR = CHECKPOINT_DIR / "predictor_cpu.safetensors"
+
+
+def card_path(path: str | Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def weights_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def save(model: torch.nn.Module, path: str | Path, card: dict) -> None:
+    """Write weights and card atomically (temp names, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kind = "predictor" if isinstance(model, MaskPredictor) else "skipsr"
+    card = {"kind": kind, "config": dataclasses.asdict(model.cfg), **card}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    card["weights_sha256_16"] = weights_hash(path)
+    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
+    tmp_card.write_text(json.dumps(card, indent=1))
+    tmp_card.replace(card_path(path))
+
+
+def read_card(path: str | Path) -> dict:
+    p = card_path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"model card {p} is missing next to the weights {path}")
+    return json.loads(p.read_text())
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Load a checkpoint written by `save` -> (model in eval mode, card)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    card = read_card(path)
+    cfg_fields = card["config"]
+    if card["kind"] == "predictor":
+        model: torch.nn.Module = MaskPredictor(PredictorConfig(**cfg_fields))
+    else:
+        model = SkipSRNet(ModelConfig(**cfg_fields))
+    model.load_state_dict(load_file(str(path), device=str(device)))
+    return model.to(device).eval(), card
+
+
+def load_default_model(path: str | Path | None = None, seed: int = 0) -> tuple[SkipSRNet, dict]:
+    """The shipped SR model (or `path`); a seeded random init with a warning when none exists."""
+    path = Path(path) if path else DEFAULT_MODEL
+    if path.exists():
+        return load(path)
+    if path != DEFAULT_MODEL:
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    log.warning("no trained checkpoint at %s: using a seeded random init (outputs ~ bicubic)", path)
+    torch.manual_seed(seed)
+    model = SkipSRNet(ModelConfig()).eval()
+    return model, {"kind": "skipsr", "id": f"random-init-seed{seed}", "config": dataclasses.asdict(model.cfg)}
+
+
+def load_default_predictor(path: str | Path | None = None, seed: int = 0) -> tuple[MaskPredictor, dict]:
+    path = Path(path) if path else DEFAULT_PREDICTOR
+    if path.exists():
+        return load(path)
+    if path != DEFAULT_PREDICTOR:
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    log.warning("no trained mask predictor at %s: using a seeded random init (masks are arbitrary)", path)
+    torch.manual_seed(seed)
+    model = MaskPredictor(PredictorConfig()).eval()
+    return model, {"kind": "predictor", "id": f"random-init-seed{seed}", "config": dataclasses.asdict(model.cfg)}

@@ -1,0 +1,128 @@
+"""Quality metrics of an output video against the HR ground truth (DESIGN section 8).
+
+- PSNR-Y and SSIM-Y through pyiqa (Y of YCbCr, the SR convention), averaged over frames.
+- PSNR-Y restricted to a pixel mask (e.g. tokens whose oracle detail score >= 4), same Y.
+- VMAF through vmaf-torch (an offline PyTorch port of Netflix VMAF, default model).
+- Temporal consistency: mean |(out[t+1] - out[t]) - (hr[t+1] - hr[t])| in 8-bit units (lower is
+  better): flicker the output adds on top of the true motion.
+- LPIPS / DISTS need backbone weights that cannot be downloaded here: reported as unavailable
+  (None with a reason), never as a number.
+
+Videos are uint8 numpy arrays (T, H, W, 3). Metric objects are built once and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "backbone weights not present on this machine (downloads are not possible here)"
+
+
+def _t(video: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2).float() / 255.0
+
+
+@functools.cache
+def _pyiqa(name: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import pyiqa
+
+    return pyiqa.create_metric(name, test_y_channel=True, color_space="ycbcr", device="cpu")
+
+
+def luma(video: np.ndarray) -> torch.Tensor:
+    """Y of YCbCr (BT.601, 16-235) in 8-bit units, as pyiqa computes it. -> (T, 1, H, W)."""
+    from pyiqa.utils.color_util import to_y_channel
+
+    return to_y_channel(_t(video), 1.0, "ycbcr") * 255.0
+
+
+def _frames(fn, a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
+    if a.shape != b.shape:
+        raise ValueError(f"videos differ in shape: {a.shape} vs {b.shape}")
+    with torch.no_grad():
+        vals = [fn(_t(a[i : i + batch]), _t(b[i : i + batch])) for i in range(0, len(a), batch)]
+    return float(torch.cat([v.reshape(-1) for v in vals]).double().mean())
+
+
+def psnr_y(out: np.ndarray, ref: np.ndarray) -> float:
+    """PSNR of the Y channel (dB), mean over frames. Identical frames give inf."""
+    if np.array_equal(out, ref):
+        return float("inf")
+    return _frames(_pyiqa("psnr"), out, ref)
+
+
+def ssim_y(out: np.ndarray, ref: np.ndarray) -> float:
+    return _frames(_pyiqa("ssim"), out, ref)
+
+
+def psnr_y_masked(out: np.ndarray, ref: np.ndarray, pixel_mask: np.ndarray) -> float | None:
+    """PSNR-Y over the pixels where pixel_mask (T, H, W) is True, pooled over the clip. None if empty."""
+    m = torch.from_numpy(np.asarray(pixel_mask, bool))[:, None]  # (T, 1, H, W)
+    if not m.any():
+        return None
+    err = (luma(out) - luma(ref))[m]
+    mse = float((err.double() ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@functools.cache
+def _vmaf():
+    from vmaf_torch import VMAF
+
+    return VMAF(temporal_pooling=True, clip_score=True).eval()
+
+
+def vmaf(out: np.ndarray, ref: np.ndarray) -> float:
+    """VMAF (0-100+, default model, with motion) of `out` against `ref`, pooled over frames."""
+    if out.shape != ref.shape:
+        raise ValueError(f"videos differ in shape: {out.shape} vs {ref.shape}")
+    with torch.no_grad():
+        return float(_vmaf()(luma(ref), luma(out)))
+
+
+def temporal_error(out: np.ndarray, ref: np.ndarray) -> float | None:
+    """Mean |d_out - d_ref| of consecutive-frame differences, 8-bit units. None for one frame."""
+    if len(out) < 2:
+        return None
+    d_out = np.diff(out.astype(np.float32), axis=0)
+    d_ref = np.diff(ref.astype(np.float32), axis=0)
+    return float(np.abs(d_out - d_ref).mean())
+
+
+def _weights_present(name: str) -> bool:
+    """Whether pyiqa's cached weights for a learned metric exist locally (never downloads)."""
+    from pyiqa.utils.download_util import DEFAULT_CACHE_DIR
+
+    cache = Path(DEFAULT_CACHE_DIR)
+    return cache.exists() and any(name in p.name.lower() for p in cache.iterdir())
+
+
+def learned_metric(name: str, out: np.ndarray, ref: np.ndarray) -> dict:
+    """LPIPS / DISTS when their weights are on the machine, else {"value": None, "reason": ...}."""
+    if not _weights_present(name):
+        return {"value": None, "reason": f"{name}: {UNAVAILABLE}"}
+    try:
+        import pyiqa
+
+        metric = pyiqa.create_metric(name, device="cpu")
+        return {"value": _frames(metric, out, ref), "reason": None}
+    except Exception as e:  # weights present but unusable: say why, never a number
+        return {"value": None, "reason": f"{name}: {e}"}
+
+
+def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = True) -> dict:
+    """The standard set of full-reference numbers for one output."""
+    res = {"psnr_y": psnr_y(out, ref), "ssim_y": ssim_y(out, ref), "temporal_error": temporal_error(out, ref)}
+    if with_vmaf:
+        res["vmaf"] = vmaf(out, ref)
+    return res

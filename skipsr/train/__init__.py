@@ -1,0 +1,1 @@
+"""Training stages, one command each (DESIGN section 6): `python -m skipsr.train.sr`, `.predictor`, ..."""

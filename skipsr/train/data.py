@@ -1,0 +1,97 @@
+"""Training samples: random (T, H, W) crops of HR clips, degraded on the fly.
+
+Sources (from `python -m skipsr.data fetch` + `clips`): the virtual-camera clips of the split and
+the real clips of the split. A sample is an HR crop plus its LR (clean bicubic or the seeded
+real-world chain, half each by default), the 8-bit bicubic base of the LR, and the oracle detail
+scores of its tokens. Everything is drawn from one `numpy` generator: a seed fixes the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skipsr import data as datamod
+from skipsr import degrade, masks, resize
+from skipsr.video import read_video
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    frames: int = 4  # T frames per crop
+    size: int = 128  # HR crop side (multiple of 16)
+    scale: int = 4
+    realistic_prob: float = 0.5  # share of real-world degradations (the rest: clean bicubic)
+    crf_range: tuple[int, int] = (18, 32)  # H.264 CRF of the real-world chain
+
+
+def load_clips(root: str | Path | None, split: str, max_clips: int | None = None) -> list[np.ndarray]:
+    """All HR clips of a split as (T, H, W, 3) uint8 arrays (virtual-camera clips + real clips)."""
+    root = datamod.data_root(root)
+    index = root / "clips" / "index.json"
+    paths = []
+    if index.exists():
+        import json
+
+        paths += [root / c["path"] for c in json.loads(index.read_text()) if c["split"] == split]
+    paths += [root / c["path"] for c in datamod.load_manifest(root)["real_clips"] if c["split"] == split]
+    if max_clips:
+        paths = paths[:max_clips]
+    if not paths:
+        raise FileNotFoundError(f"no {split} clips under {root}: run `make data` first")
+    clips = [read_video(p, max_frames=64) for p in paths]
+    log.info("loaded %d %s clips (%.0f MB)", len(clips), split, sum(c.nbytes for c in clips) / 2**20)
+    return clips
+
+
+@dataclass
+class Sample:
+    hr: torch.Tensor  # (T, 3, H, W) float [0, 1]
+    lr: torch.Tensor  # (T, 3, h, w) float [0, 1], 8-bit values
+    base: torch.Tensor  # (T, 3, H, W) float [0, 1]: 8-bit bicubic upsample of the LR
+    scores: torch.Tensor  # (Tg, Hg, Wg) oracle detail scores (8-bit RMSE units)
+
+
+def make_sample(hr_u8: np.ndarray, cfg: SampleConfig, rng: np.random.Generator) -> Sample:
+    """Degrade one HR crop (T, H, W, 3) uint8 into a training sample."""
+    hr = resize.to_float(hr_u8)  # (T, 3, H, W)
+    if rng.random() < cfg.realistic_prob:
+        rc = degrade.RealisticConfig(crf=int(rng.integers(cfg.crf_range[0], cfg.crf_range[1] + 1)))
+        lr = degrade.realistic(hr, cfg.scale, seed=int(rng.integers(2**31)), config=rc)
+    else:
+        lr = degrade.bicubic(hr, cfg.scale)
+    lr_u8 = torch.from_numpy(resize.to_uint8(lr))  # (T, h, w, 3)
+    base = resize.up_u8(lr_u8, cfg.scale).permute(0, 3, 1, 2).float() / 255.0  # (T, 3, H, W)
+    return Sample(hr=hr, lr=lr, base=base, scores=masks.detail_scores(hr, cfg.scale))
+
+
+def random_crop(clips: list[np.ndarray], cfg: SampleConfig, rng: np.random.Generator) -> np.ndarray:
+    """A random (T, size, size) crop of a random clip, randomly flipped in space and time."""
+    clip = clips[int(rng.integers(len(clips)))]
+    t, h, w, _ = clip.shape
+    size = min(cfg.size, h - h % 16, w - w % 16)
+    t0 = int(rng.integers(0, t - cfg.frames + 1))
+    y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    crop = clip[t0 : t0 + cfg.frames, y0 : y0 + size, x0 : x0 + size]
+    if size < cfg.size:  # a small real clip: pad to the batch size by reflection
+        crop = np.pad(crop, ((0, 0), (0, cfg.size - size), (0, cfg.size - size), (0, 0)), mode="reflect")
+    if rng.random() < 0.5:
+        crop = crop[:, :, ::-1]
+    if rng.random() < 0.5:
+        crop = crop[::-1]
+    return np.ascontiguousarray(crop)
+
+
+def batch(clips: list[np.ndarray], n: int, cfg: SampleConfig, rng: np.random.Generator) -> list[Sample]:
+    return [make_sample(random_crop(clips, cfg, rng), cfg, rng) for _ in range(n)]
+
+
+def stack(samples: list[Sample]) -> dict[str, torch.Tensor]:
+    """(B, ...) tensors of a list of samples."""
+    return {k: torch.stack([getattr(s, k) for s in samples]) for k in ("hr", "lr", "base", "scores")}

@@ -1,0 +1,177 @@
+"""Stage 1: the flow-matching SR model, trained WITH skipping (DESIGN section 6.1).
+
+    python -m skipsr.train.sr --run runs/sr --steps 6000 [--minutes 120] [--device cpu]
+
+Per clip a random tau (tau = 0, i.e. no skipping, for `--p-noskip` of the clips); the oracle-skipped
+tokens are dropped before the model sees the batch, so it learns ragged windows; the loss is on
+kept tokens. The run folder is resumable (`state.pt`); `model.safetensors` + `model.json` (card)
+are exported from the EMA weights at every save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+
+from skipsr import checkpoint, diffusion
+from skipsr.model import SIZES, SkipSRNet
+from skipsr.tokens import TokenSet, gather
+from skipsr.train import data as tdata
+from skipsr.train.common import EMA, Run, lr_at, machine
+
+log = logging.getLogger("skipsr.train.sr")
+
+
+def draw_keep(scores: torch.Tensor, rng: np.random.Generator, p_noskip: float, tau_max: float) -> tuple[torch.Tensor, list[float]]:
+    """Per clip tau (0 with prob p_noskip, else uniform in (0, tau_max]) -> keep (B, Tg, Hg, Wg), taus."""
+    taus = [0.0 if rng.random() < p_noskip else float(rng.uniform(0.5, tau_max)) for _ in range(scores.shape[0])]
+    keep = scores >= torch.tensor(taus).view(-1, 1, 1, 1)
+    return keep, taus
+
+
+def training_tokens(b: dict, keep: torch.Tensor, pt: int) -> tuple[TokenSet, torch.Tensor]:
+    """Kept tokens of a batch and their x0 targets (HR minus the 8-bit bicubic base): (N, 3pt, 16, 16)."""
+    tokens = TokenSet.from_keep(keep)
+    return tokens, gather(b["hr"] - b["base"], tokens, 16, pt)
+
+
+def loss_on_batch(model: SkipSRNet, b: dict, keep: torch.Tensor, t: torch.Tensor, gen: torch.Generator | None = None):
+    """Flow-matching x0 loss on the kept tokens of one batch. t: (B,) per clip."""
+    tokens, x0 = training_tokens(b, keep, model.cfg.pt)
+    eps = torch.randn(x0.shape, generator=gen, device=x0.device)
+    t_tok = t[tokens.pos[:, 0]].view(-1, 1, 1, 1)  # (N, 1, 1, 1)
+    xt = diffusion.add_noise(x0, eps, t_tok)
+    x0_hat = model(b["lr"], xt, t, model.prepare(tokens))
+    return diffusion.flow_matching_loss(x0_hat, x0)
+
+
+@torch.no_grad()
+def validate(model: SkipSRNet, val: dict, steps_list=(1, 4), seed: int = 0, detail_tau: float = 4.0) -> dict:
+    """PSNR (RGB, whole crops, no skipping) of bicubic and of the model at each step count, and on
+    tokens whose oracle detail score >= detail_tau."""
+    model.eval()
+    hr, base = val["hr"], val["base"]
+    keep = torch.ones(val["scores"].shape, dtype=torch.bool)
+    tokens = TokenSet.from_keep(keep)
+    prep = model.prepare(tokens)
+    detail = (val["scores"] >= detail_tau).reshape(-1)
+
+    def psnr_tokens(pred_res: torch.Tensor, rows: torch.Tensor) -> float:
+        target = gather(hr - base, tokens, 16, model.cfg.pt)[rows]
+        mse = ((pred_res[rows].clamp(-1, 1) - target) ** 2).mean()
+        return float(10 * torch.log10(1 / mse.clamp(min=1e-12)))
+
+    zero = torch.zeros((tokens.n, 3 * model.cfg.pt, 16, 16))
+    everything = torch.ones(tokens.n, dtype=torch.bool)
+    out = {"psnr_bicubic": psnr_tokens(zero, everything), "psnr_bicubic_detail": psnr_tokens(zero, detail)}
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(zero.shape, generator=g)
+    for steps in steps_list:
+        def denoise(xt, t_now):
+            return model(val["lr"], xt, torch.full((hr.shape[0],), t_now), prep)
+
+        res = diffusion.sample_euler(denoise, noise.clone(), diffusion.schedule(steps))
+        out[f"psnr_{steps}step"] = psnr_tokens(res, everything)
+        out[f"psnr_{steps}step_detail"] = psnr_tokens(res, detail)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m skipsr.train.sr", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", default="runs/sr", help="run folder (resumes if it holds state.pt)")
+    ap.add_argument("--data", help="data cache folder (default $SKIPSR_DATA or ./data)")
+    ap.add_argument("--size-name", default="cpu", choices=sorted(SIZES))
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--minutes", type=float, help="stop (resumably) after this much wall time in this call")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--frames", type=int, default=4)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--p-noskip", type=float, default=0.25)
+    ap.add_argument("--tau-max", type=float, default=12.0)
+    ap.add_argument("--p-t1", type=float, default=0.15, help="share of clips trained at t = 1 (one-step end)")
+    ap.add_argument("--max-clips", type=int, help="use only the first N clips (tests, smoke runs)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--val-every", type=int, default=250)
+    ap.add_argument("--save-every", type=int, default=100)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed)
+    scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
+    try:
+        train_clips = tdata.load_clips(args.data, "train", args.max_clips)
+        val_clips = tdata.load_clips(args.data, "val", args.max_clips)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    val = tdata.stack(tdata.batch(val_clips, 8, tdata.SampleConfig(frames=args.frames, size=args.crop),
+                                  np.random.default_rng(1234)))
+    val = {k: v.to(dev) for k, v in val.items()}
+
+    model = SkipSRNet(SIZES[args.size_name]).to(dev)
+    ema = EMA(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    run = Run(args.run, model, ema, opt, rng)
+    run.resume()
+    t_start = time.perf_counter()
+    log.info("model %.2fM parameters; training steps %d..%d", sum(p.numel() for p in model.parameters()) / 1e6,
+             run.step, args.steps)
+    losses: list[float] = []
+    while run.step < args.steps and not run.stop:
+        model.train()
+        for grp in opt.param_groups:
+            grp["lr"] = lr_at(run.step, args.lr, args.warmup, args.steps)
+        b = {k: v.to(dev) for k, v in tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)).items()}
+        keep, _ = draw_keep(b["scores"], rng, args.p_noskip, args.tau_max)
+        if not keep.any():
+            continue
+        t = diffusion.sample_t(args.batch)
+        t = torch.where(torch.rand(args.batch) < args.p_t1, torch.ones_like(t), t).to(dev)
+        loss = loss_on_batch(model, b, keep, t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model, run.step)
+        run.step += 1
+        losses.append(float(loss.detach()))
+        if run.step % args.log_every == 0:
+            run.log(loss=float(np.mean(losses)), grad=float(grad), lr=opt.param_groups[0]["lr"],
+                    kept=float(keep.float().mean()))
+            losses = []
+        if run.step % args.val_every == 0 or run.step == args.steps:
+            run.log(**{f"val_{k}": round(v, 3) for k, v in validate(ema.model, val).items()})
+        if run.step % args.save_every == 0 or run.step == args.steps:
+            save_all(run, args)
+        if args.minutes and time.perf_counter() - t_start > 60 * args.minutes:
+            log.info("time budget reached at step %d; rerun the same command to resume", run.step)
+            break
+    save_all(run, args)
+    return 0
+
+
+def save_all(run: Run, args) -> None:
+    run.save()
+    card = {"id": f"skipsr-{args.size_name}-step{run.step}", "stage": "sr (flow matching, trained with skipping)",
+            "steps": run.step, "wall_time_s": round(run.elapsed_s()), "machine": machine(),
+            "train_args": {k: v for k, v in vars(args).items() if k not in ("run", "data")},
+            "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
+    checkpoint.save(run.ema.model, run.folder / "model.safetensors", card)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The skip-aware transformer's invariants (DESIGN section 4) and its pieces."""
+
+import pytest
+import torch
+
+from skipsr.model import ModelConfig, SkipSRNet
+from skipsr.rope import apply_rope, rope_angles
+from skipsr.tokens import TokenSet, gather, gather_cl, scatter_add, scatter_cl
+from skipsr.windows import WindowPlan, shift_for, window_ids
+
+TINY = ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4))
+
+
+def tiny_model(cfg=TINY, seed=0) -> SkipSRNet:
+    """A tiny model whose zero-initialised layers are randomised, so every path carries signal."""
+    torch.manual_seed(seed)
+    m = SkipSRNet(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return m
+
+
+def random_inputs(keep: torch.Tensor, cfg=TINY, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    b, tg, hg, wg = keep.shape
+    lr = torch.rand(b, tg * cfg.pt, 3, hg * cfg.lr_patch, wg * cfg.lr_patch, generator=g)
+    xt_all = torch.randn(keep.numel(), 3 * cfg.pt, 16, 16, generator=g)
+    return lr, xt_all
+
+
+def masks_to_check(grid=(5, 7, 9), batch=2):
+    g = torch.Generator().manual_seed(1)
+    out = {"random half": torch.rand(batch, *grid, generator=g) > 0.5,
+           "skip 90%": torch.rand(batch, *grid, generator=g) > 0.9,
+           "all kept": torch.ones(batch, *grid, dtype=torch.bool)}
+    empty = torch.rand(batch, *grid, generator=g) > 0.3
+    empty[:, :2, :4, :4] = False  # a whole (unshifted) window empty
+    empty[:, :, -1, :] = False  # the bottom border row of shifted windows empty
+    out["empty windows"] = empty
+    one = torch.zeros(batch, *grid, dtype=torch.bool)
+    one[0, 4, 6, 8] = True  # a single kept token in a border window
+    out["one token"] = one
+    return out
+
+
+@pytest.mark.parametrize("name", list(masks_to_check()))
+def test_kept_tokens_only_equals_masked_dense_attention(name):
+    """(a) ragged windows on kept tokens == all tokens with skipped keys masked, read at kept tokens."""
+    keep = masks_to_check()[name]
+    model = tiny_model()
+    lr, xt_all = random_inputs(keep)
+    t = torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        dense = model.forward_dense(lr, xt_all, t, keep)  # (B*Tg*Hg*Wg, 3, 16, 16)
+        tokens = TokenSet.from_keep(keep)
+        ragged = model(lr, xt_all[keep.reshape(-1)], t, model.prepare(tokens))
+    assert ragged.shape == (int(keep.sum()), 3, 16, 16)
+    torch.testing.assert_close(ragged, dense[keep.reshape(-1)], atol=1e-5, rtol=1e-5)
+
+
+def test_pt2_and_scale2_also_match():
+    for cfg in (ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4), pt=2),
+                ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4), scale=2)):
+        keep = torch.rand(1, 3, 5, 6, generator=torch.Generator().manual_seed(3)) > 0.4
+        model = tiny_model(cfg)
+        lr, xt_all = random_inputs(keep, cfg)
+        t = torch.tensor([0.5])
+        with torch.no_grad():
+            dense = model.forward_dense(lr, xt_all, t, keep)
+            ragged = model(lr, xt_all[keep.reshape(-1)], t, model.prepare(TokenSet.from_keep(keep)))
+        torch.testing.assert_close(ragged, dense[keep.reshape(-1)], atol=1e-5, rtol=1e-5)
+
+
+def test_skip_ratio_zero_equals_plain_model():
+    """(b) with nothing skipped the skip-aware path is the plain windowed model."""
+    grid = (4, 6, 10)
+    keep = torch.ones(1, *grid, dtype=torch.bool)
+    model = tiny_model()
+    lr, xt_all = random_inputs(keep)
+    t = torch.tensor([0.7])
+    with torch.no_grad():
+        plain = model.forward_dense(lr, xt_all, t, keep)  # every token, window-only masks
+        skip_aware = model(lr, xt_all, t, model.prepare(TokenSet.from_keep(keep)))
+    torch.testing.assert_close(skip_aware, plain, atol=1e-5, rtol=1e-5)
+    assert all(p.padding_waste == 0 for p in model.prepare(TokenSet.from_keep(keep))["plans"])
+
+
+def test_positions_of_kept_tokens_never_change():
+    """(c) a kept token's (t, y, x) ids do not depend on which other tokens are skipped."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(1, 4, 6, 8, generator=g) > 0.5
+    ref = {tuple(p.tolist()) for p in TokenSet.from_keep(base).pos}
+    for _ in range(5):
+        other = base & (torch.rand(base.shape, generator=g) > 0.5)  # skip more tokens
+        other[0, 1, 2, 3] = True
+        pos = {tuple(p.tolist()) for p in TokenSet.from_keep(other).pos}
+        assert (pos - {(0, 1, 2, 3)}) <= ref
+        assert (0, 1, 2, 3) in pos
+        ang = rope_angles(TokenSet.from_keep(other).pos[:, 1:], 16)[0]
+        row = [i for i, p in enumerate(TokenSet.from_keep(other).pos.tolist()) if p == [0, 1, 2, 3]][0]
+        torch.testing.assert_close(ang[row], rope_angles(torch.tensor([[1, 2, 3]]), 16)[0][0])
+
+
+def test_skipping_other_windows_leaves_a_token_unchanged():
+    """Window attention is local: skipping tokens outside both of a token's windows changes nothing."""
+    model = tiny_model()
+    keep = torch.ones(1, 4, 8, 8, dtype=torch.bool)
+    lr, xt_all = random_inputs(keep)
+    keep2 = keep.clone()
+    keep2[0, :, 6:, 6:] = False  # far from token (0, 1, 1, 1) in unshifted and shifted windows
+    t = torch.tensor([0.4])
+    with torch.no_grad():
+        a = model(lr, xt_all, t, model.prepare(TokenSet.from_keep(keep)))
+        b = model(lr, xt_all[keep2.reshape(-1)], t, model.prepare(TokenSet.from_keep(keep2)))
+    ia = TokenSet.from_keep(keep).pos.tolist().index([0, 1, 1, 1])
+    ib = TokenSet.from_keep(keep2).pos.tolist().index([0, 1, 1, 1])
+    torch.testing.assert_close(a[ia], b[ib], atol=1e-5, rtol=1e-5)
+
+
+def test_rope_scores_depend_on_relative_offsets_only():
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 1, 24, generator=g), torch.randn(1, 1, 24, generator=g)
+
+    def score(pq, pk):
+        cq, sq = rope_angles(torch.tensor([pq]), 24)
+        ck, sk = rope_angles(torch.tensor([pk]), 24)
+        return float((apply_rope(q, cq, sq) * apply_rope(k, ck, sk)).sum())
+
+    assert score([1, 2, 3], [0, 5, 1]) == pytest.approx(score([4, 7, 9], [3, 10, 7]), abs=1e-4)
+    assert score([1, 2, 3], [0, 5, 1]) != pytest.approx(score([1, 2, 3], [0, 5, 2]), abs=1e-4)
+
+
+def test_window_plan_covers_each_token_once_with_bounded_padding():
+    g = torch.Generator().manual_seed(0)
+    keep = torch.rand(2, 6, 11, 13, generator=g) > 0.6
+    tokens = TokenSet.from_keep(keep)
+    for shifted in (False, True):
+        shift = shift_for(tokens.grid, (4, 8, 8), shifted)
+        plan = WindowPlan.build(tokens.pos, tokens.grid, (4, 8, 8), shift)
+        rows = torch.cat([b.index[b.valid] for b in plan.batches])
+        assert sorted(rows.tolist()) == list(range(tokens.n))
+        wid = window_ids(tokens.pos, tokens.grid, (4, 8, 8), shift)
+        for b in plan.batches:  # each padded row holds one window
+            for r in range(b.index.shape[0]):
+                assert len(set(wid[b.index[r][b.valid[r]]].tolist())) == 1
+        assert plan.padding_waste < 0.2  # groups pad to <= 1/0.8 of their smallest window
+    assert shift_for((6, 11, 13), (4, 8, 8), True) == (2, 4, 4)
+    assert shift_for((4, 8, 13), (4, 8, 8), True) == (0, 0, 4)
+
+
+def test_gather_scatter_round_trip():
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(2, 4, 3, 32, 48, generator=g)
+    keep = torch.rand(2, 2, 2, 3, generator=g) > 0.5
+    tokens = TokenSet.from_keep(keep)
+    blocks = gather(video, tokens, 16, pt=2)  # (N, 6, 16, 16)
+    canvas = torch.zeros_like(video)
+    scatter_add(canvas, blocks, tokens, 16, pt=2)
+    m = keep.repeat_interleave(2, 1).repeat_interleave(16, 2).repeat_interleave(16, 3)[:, :, None]
+    torch.testing.assert_close(canvas, video * m)
+    cl = video.permute(0, 1, 3, 4, 2).contiguous()
+    out = scatter_cl(torch.zeros_like(cl), gather_cl(cl, tokens, 16, 2), tokens, 16, 2)
+    torch.testing.assert_close(out.permute(0, 1, 4, 2, 3), video * m)
+    halo = gather(video[:, :2], TokenSet.from_keep(torch.ones(2, 2, 2, 3, dtype=torch.bool)), 16, halo=2)
+    assert halo.shape == (24, 3, 20, 20)
+    torch.testing.assert_close(halo[0, :, 2:18, 2:18], video[0, 0, :, :16, :16])
+
+
+def test_untrained_model_outputs_zero_residual():
+    """Zero-initialised head (DiT style): the untrained model is exactly bicubic."""
+    model = SkipSRNet(TINY).eval()
+    keep = torch.ones(1, 2, 3, 3, dtype=torch.bool)
+    lr, xt_all = random_inputs(keep)
+    with torch.no_grad():
+        out = model(lr, xt_all, torch.tensor([1.0]), model.prepare(TokenSet.from_keep(keep)))
+    assert torch.equal(out, torch.zeros_like(out))

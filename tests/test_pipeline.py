@@ -1,0 +1,169 @@
+"""Samplers, the end-to-end pipeline, streaming, tiling, the upscale CLI and the benchmark."""
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from media import pattern, write_raw
+from skipsr import degrade, diffusion, resize
+from skipsr.model import ModelConfig, SkipSRNet
+from skipsr.pipeline import SkipSRPipeline, upscale_file
+from skipsr.predictor import MaskPredictor
+from skipsr.video import probe, read_video
+from test_model import tiny_model
+
+CFG = ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4))
+
+
+def lr_hr(t=5, h=64, w=96, seed=0):
+    hr = pattern(t, h, w, seed)
+    hr[:, :, : w // 2] = 120  # a flat half
+    lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), 4))
+    return lr, hr
+
+
+def test_schedule_and_one_step_sampler():
+    ts = diffusion.schedule(4, shift=3.0)
+    assert ts[0] == 1 and ts[-1] == 0 and torch.all(ts[1:] < ts[:-1])
+    assert diffusion.schedule(1).tolist() == [1.0, 0.0]
+    calls = []
+    x0 = torch.full((2, 3), 0.25)
+    out = diffusion.sample_euler(lambda x, t: calls.append(t) or x0, torch.randn(2, 3), diffusion.schedule(1))
+    assert calls == [1.0] and torch.equal(out, x0)
+    # with a perfect denoiser every Euler step lands on the straight path: x_t = (1 - t) x0 + t eps
+    eps = torch.randn(2, 3)
+    out = diffusion.sample_euler(lambda x, t: x0, eps.clone(), diffusion.schedule(7),
+                                 callback=lambda i, t, x0_hat: None)
+    torch.testing.assert_close(out, x0)
+    with pytest.raises(ValueError):
+        diffusion.schedule(0)
+
+
+def test_seeded_runs_are_bit_identical_and_seed_matters():
+    pipe = SkipSRPipeline(tiny_model(CFG))
+    lr, hr = lr_hr()
+    a = pipe(lr, tau=3, mask="oracle", steps=3, seed=7, hr=hr)
+    b = pipe(lr, tau=3, mask="oracle", steps=3, seed=7, hr=hr)
+    c = pipe(lr, tau=3, mask="oracle", steps=3, seed=8, hr=hr)
+    assert np.array_equal(a.video, b.video)
+    assert not np.array_equal(a.video, c.video)
+
+
+def test_compose_skipped_tokens_are_bicubic_and_kept_tokens_refined():
+    pipe = SkipSRPipeline(tiny_model(CFG))
+    lr, hr = lr_hr()
+    res = pipe(lr, tau=4, mask="oracle", steps=2, hr=hr)
+    assert res.video.shape == hr.shape and res.frames == 5 and (res.out_h, res.out_w) == hr.shape[1:3]
+    assert 0.3 < res.skip_ratio < 0.9 and res.n_tokens == 5 * 4 * 6
+    base = resize.up_u8(torch.from_numpy(lr), 4).numpy()
+    px = res.skip.repeat_interleave(16, 1).repeat_interleave(16, 2).numpy()  # (T, H, W)
+    assert np.array_equal(res.video[px], base[px])  # skipped: exactly the 8-bit bicubic
+    assert not np.array_equal(res.video[~px], base[~px])  # kept: the model's residual added
+    none = pipe(lr, tau=4, mask="none", steps=2)
+    assert none.skip_ratio == 0 and none.timings["predictor"] == 0
+    assert np.array_equal(none.video, pipe(lr, tau=0, mask="oracle", steps=2, hr=hr).video)  # tau 0 = no skip
+
+
+def test_predicted_mask_and_timings():
+    torch.manual_seed(0)
+    pipe = SkipSRPipeline(tiny_model(CFG), MaskPredictor())
+    lr, hr = lr_hr()
+    res = pipe(lr, tau=1e6, mask="predicted", hr=hr)
+    assert res.skip_ratio == 1.0 and res.pred_skip.all() and res.oracle_skip is not None
+    assert res.timings["predictor"] > 0 and res.timings["transformer"] >= 0
+    assert set(res.timings) >= {"decode", "predictor", "transformer", "compose", "encode", "total"}
+    with pytest.raises(ValueError, match="HR"):
+        pipe(lr, mask="oracle")
+    with pytest.raises(ValueError, match="uint8"):
+        pipe(lr.astype(np.float32))
+    with pytest.raises(ValueError, match="tau"):
+        pipe(lr, tau=-1, mask="none")
+
+
+def test_streaming_overlap_covers_every_frame_once():
+    pipe = SkipSRPipeline(tiny_model(CFG), chunk_frames=4, overlap_frames=2)
+    lr, hr = lr_hr(t=11)
+    whole = pipe(lr, tau=3, mask="oracle", hr=hr)
+    assert whole.video.shape[0] == 11
+    assert whole.skip.shape[0] == 11  # masks of the frames each window owns
+    # windows [0,4) [2,6) [4,8) [6,10) [8,11): 4+4+4+4+3 frames of tokens processed
+    assert whole.n_tokens == (4 * 4 + 3) * 4 * 6
+    pieces = list(pipe.run_stream([lr[:3], lr[3:7], lr[7:]], [hr[:5], hr[5:]], tau=3, mask="oracle"))
+    assert np.array_equal(np.concatenate(pieces), whole.video)  # chunking of the input does not matter
+
+
+def test_tiling_matches_untiled_closely():
+    model = tiny_model(CFG)
+    lr, hr = lr_hr(t=2, h=128, w=192)
+    whole = SkipSRPipeline(model)(lr, tau=0, mask="none")
+    tiled = SkipSRPipeline(model, tile_lr_px=24, tile_overlap_lr_px=8)(lr, tau=0, mask="none")
+    assert tiled.n_tokens > whole.n_tokens  # overlaps are computed twice
+    mse = np.mean((tiled.video.astype(float) - whole.video.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 25
+
+
+def test_upscale_file_keeps_fps_audio_and_frame_count(tmp_path):
+    lr, hr = lr_hr(t=7)
+    src = write_raw(tmp_path / "lr.mp4", lr, fps=Fraction(30000, 1001), audio_s=0.3, codec_options={"crf": "0"})
+    res = upscale_file(SkipSRPipeline(tiny_model(CFG), chunk_frames=4), str(src), str(tmp_path / "out.mp4"),
+                       tau=0, mask="none")
+    info = probe(tmp_path / "out.mp4")
+    assert (info.frames, info.width, info.height, info.fps, info.has_audio) == (7, 96, 64, Fraction(30000, 1001), True)
+    assert res.frames == 7 and res.video is None and res.timings["encode"] > 0
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True)
+
+
+def test_upscale_cli_json(tmp_path):
+    lr, hr = lr_hr(t=3)
+    src = write_raw(tmp_path / "lr.mp4", lr, codec_options={"crf": "0"})
+    hr_path = write_raw(tmp_path / "hr.mp4", hr, codec_options={"crf": "0"})
+    model = tmp_path / "m.safetensors"
+    from skipsr import checkpoint
+
+    checkpoint.save(tiny_model(CFG), model, {"id": "tiny-test"})
+    res = run_cli("-m", "skipsr", "upscale", src, tmp_path / "o.mp4", "--scale", 4, "--tau", 4, "--mask", "oracle",
+                  "--hr", hr_path, "--steps", 1, "--seed", 0, "--checkpoint", model, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert {"skip_ratio", "n_tokens", "n_kept", "frames", "out_w", "out_h", "timings"} <= set(out)
+    assert (out["frames"], out["out_w"], out["out_h"], out["n_tokens"]) == (3, 96, 64, 3 * 4 * 6)
+    assert out["n_kept"] == round(out["n_tokens"] * (1 - out["skip_ratio"]))
+    assert out["model"] == "tiny-test" and out["timings"]["total"] > 0
+    bad = run_cli("-m", "skipsr", "upscale", src, tmp_path / "o2.mp4", "--mask", "oracle", "--checkpoint", model)
+    assert bad.returncode == 2 and "--hr" in bad.stderr
+    bad = run_cli("-m", "skipsr", "upscale", src, tmp_path / "o3.mp4", "--scale", 2, "--checkpoint", model)
+    assert bad.returncode == 2 and "x4 model" in bad.stderr
+
+
+def test_checkpoint_save_load_round_trip(tmp_path):
+    from skipsr import checkpoint
+
+    model = tiny_model(CFG)
+    checkpoint.save(model, tmp_path / "m.safetensors", {"id": "x", "steps": 3})
+    loaded, card = checkpoint.load(tmp_path / "m.safetensors")
+    assert card["steps"] == 3 and card["kind"] == "skipsr" and loaded.cfg == model.cfg
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    with pytest.raises(FileNotFoundError):
+        checkpoint.load(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.slow
+def test_bench_command_reports_ratios():
+    res = run_cli("-m", "analysis.bench", "--frames", 2, "--repeats", 3, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    for key in ("skip_ratio", "ideal_speedup", "speedup_transformer", "transformer_efficiency", "speedup_e2e",
+                "t_e2e_noskip_s", "t_e2e_skip_s", "frames", "out_w", "out_h", "tau"):
+        assert key in out
+    assert (out["out_w"], out["out_h"], out["frames"]) == (1280, 720, 2)
+    assert 0.5 < out["skip_ratio"] < 0.7
+    assert out["ideal_speedup"] == pytest.approx(1 / (1 - out["skip_ratio"]))
