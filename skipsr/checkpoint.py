@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -72,26 +73,24 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn
     return model.to(device).eval(), card
 
 
-def load_default_model(path: str | Path | None = None, seed: int = 0) -> tuple[SkipSRNet, dict]:
-    """The shipped SR model (or `path`); a seeded random init with a warning when none exists."""
-    path = Path(path) if path else DEFAULT_MODEL
+def _load_default(path, default: Path, fresh: Callable[[], torch.nn.Module], kind: str, seed: int, what: str):
+    path = Path(path) if path else default
     if path.exists():
         return load(path)
-    if path != DEFAULT_MODEL:
+    if path != default:
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    log.warning("no trained checkpoint at %s: using a seeded random init (outputs ~ bicubic)", path)
+    log.warning("no trained %s at %s: using a seeded random init (%s)", kind, path, what)
     torch.manual_seed(seed)
-    model = SkipSRNet(ModelConfig()).eval()
-    return model, {"kind": "skipsr", "id": f"random-init-seed{seed}", "config": dataclasses.asdict(model.cfg)}
+    model = fresh().eval()
+    return model, {"kind": kind, "id": f"random-init-seed{seed}", "config": dataclasses.asdict(model.cfg)}
+
+
+def load_default_model(path: str | Path | None = None, seed: int = 0) -> tuple[SkipSRNet, dict]:
+    """The shipped SR model (or `path`); a seeded random init with a warning when none exists."""
+    return _load_default(path, DEFAULT_MODEL, lambda: SkipSRNet(ModelConfig()), "skipsr", seed, "outputs ~ bicubic")
 
 
 def load_default_predictor(path: str | Path | None = None, seed: int = 0) -> tuple[MaskPredictor, dict]:
-    path = Path(path) if path else DEFAULT_PREDICTOR
-    if path.exists():
-        return load(path)
-    if path != DEFAULT_PREDICTOR:
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    log.warning("no trained mask predictor at %s: using a seeded random init (masks are arbitrary)", path)
-    torch.manual_seed(seed)
-    model = MaskPredictor(PredictorConfig()).eval()
-    return model, {"kind": "predictor", "id": f"random-init-seed{seed}", "config": dataclasses.asdict(model.cfg)}
+    """The shipped mask predictor (or `path`); a seeded random init with a warning when none exists."""
+    return _load_default(path, DEFAULT_PREDICTOR, lambda: MaskPredictor(PredictorConfig()), "predictor", seed,
+                         "masks are arbitrary")

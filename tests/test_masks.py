@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skipsr import masks, resize
+from skipsr import masks
 
 
 def test_token_rmse_hand_computed():

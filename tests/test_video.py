@@ -1,6 +1,5 @@
 """Video I/O: round trips, odd inputs, every bad input, streaming memory."""
 
-import shutil
 import subprocess
 import sys
 import textwrap

@@ -7,6 +7,7 @@ step). Restarting the same command resumes from `state.pt`.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import logging
@@ -15,6 +16,7 @@ import platform
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -101,3 +103,75 @@ def lr_at(step: int, base_lr: float, warmup: int, total: int) -> float:
         return base_lr * (step + 1) / warmup
     p = min(1.0, (step - warmup) / max(1, total - warmup))
     return base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * p)))
+
+
+def add_common_args(ap: argparse.ArgumentParser, run: str, steps: int, log_every: int, val_every: int,
+                    save_every: int) -> None:
+    """The options every stage has: run folder, data, budget, device, cadence."""
+    ap.add_argument("--run", default=run, help="run folder (resumes if it holds state.pt)")
+    ap.add_argument("--data", help="data cache folder (default $SKIPSR_DATA or ./data)")
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--minutes", type=float, help="stop (resumably) after this much wall time in this call")
+    ap.add_argument("--max-clips", type=int, help="use only the first N clips (tests, smoke runs)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=log_every)
+    ap.add_argument("--val-every", type=int, default=val_every)
+    ap.add_argument("--save-every", type=int, default=save_every)
+
+
+def setup(args) -> np.random.Generator:
+    """Logging, threads and seeds from the common options; returns the run's numpy generator."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return np.random.default_rng(args.seed)
+
+
+def export(run: Run, args, card: dict) -> None:
+    """Save the resumable state and the EMA weights with their model card into the run folder."""
+    from skipsr import checkpoint
+
+    run.save()
+    card = {**card, "steps": run.step, "wall_time_s": round(run.elapsed_s()), "machine": machine(),
+            "train_args": {k: v for k, v in vars(args).items() if k not in ("run", "data")}}
+    checkpoint.save(run.ema.model, run.folder / "model.safetensors", card)
+
+
+def fit(run: Run, args, train_step: Callable[[], dict], validate: Callable[[], dict], card: Callable[[], dict],
+        base_lr: float, warmup: int, clip_grad: float | None = None) -> None:
+    """The loop every stage shares: lr schedule, one optimiser step, EMA, logs, validation, saving.
+
+    `train_step()` returns {"loss": tensor, **extra floats to log}; it must not step the optimiser.
+    Stops at args.steps, on SIGTERM / Ctrl-C, or after args.minutes, always leaving a resumable state.
+    """
+    t_start = time.perf_counter()
+    rows: list[dict] = []
+    while run.step < args.steps and not run.stop:
+        run.model.train()
+        for grp in run.opt.param_groups:
+            grp["lr"] = lr_at(run.step, base_lr, warmup, args.steps)
+        out = train_step()
+        if out is None:  # nothing to learn from in this batch
+            continue
+        run.opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if clip_grad:
+            out["grad"] = float(torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip_grad))
+        run.opt.step()
+        run.ema.update(run.model, run.step)
+        run.step += 1
+        rows.append({k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()})
+        if run.step % args.log_every == 0:
+            run.log(**{k: float(np.mean([r[k] for r in rows])) for k in rows[0]}, lr=run.opt.param_groups[0]["lr"])
+            rows = []
+        if run.step % args.val_every == 0 or run.step == args.steps:
+            run.log(**{f"val_{k}": round(v, 4) for k, v in validate().items()})
+        if run.step % args.save_every == 0 or run.step == args.steps:
+            export(run, args, card())
+        if args.minutes and time.perf_counter() - t_start > 60 * args.minutes:
+            log.info("time budget reached at step %d; rerun the same command to resume", run.step)
+            break
+    export(run, args, card())

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
-import time
 
 import numpy as np
 import torch
 
-from skipsr import checkpoint, diffusion
+from skipsr import diffusion
 from skipsr.model import SIZES, SkipSRNet
 from skipsr.tokens import TokenSet, gather
 from skipsr.train import data as tdata
-from skipsr.train.common import EMA, Run, lr_at, machine
+from skipsr.train.common import EMA, Run, add_common_args, fit, setup
 
 log = logging.getLogger("skipsr.train.sr")
 
@@ -84,11 +82,8 @@ def validate(model: SkipSRNet, val: dict, steps_list=(1, 4), seed: int = 0, deta
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.train.sr", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", default="runs/sr", help="run folder (resumes if it holds state.pt)")
-    ap.add_argument("--data", help="data cache folder (default $SKIPSR_DATA or ./data)")
+    add_common_args(ap, run="runs/sr", steps=6000, log_every=20, val_every=250, save_every=100)
     ap.add_argument("--size-name", default="cpu", choices=sorted(SIZES))
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--minutes", type=float, help="stop (resumably) after this much wall time in this call")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--crop", type=int, default=128)
@@ -97,20 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-noskip", type=float, default=0.25)
     ap.add_argument("--tau-max", type=float, default=12.0)
     ap.add_argument("--p-t1", type=float, default=0.15, help="share of clips trained at t = 1 (one-step end)")
-    ap.add_argument("--max-clips", type=int, help="use only the first N clips (tests, smoke runs)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--log-every", type=int, default=20)
-    ap.add_argument("--val-every", type=int, default=250)
-    ap.add_argument("--save-every", type=int, default=100)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    rng = setup(args)
     dev = torch.device(args.device)
-    rng = np.random.default_rng(args.seed)
-    torch.manual_seed(args.seed)
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
     try:
         train_clips = tdata.load_clips(args.data, "train", args.max_clips)
@@ -118,59 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    val = tdata.stack(tdata.batch(val_clips, 8, tdata.SampleConfig(frames=args.frames, size=args.crop),
-                                  np.random.default_rng(1234)))
+    val = tdata.stack(tdata.batch(val_clips, 8, scfg, np.random.default_rng(1234)))
     val = {k: v.to(dev) for k, v in val.items()}
-
     model = SkipSRNet(SIZES[args.size_name]).to(dev)
-    ema = EMA(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
-    run = Run(args.run, model, ema, opt, rng)
+    run = Run(args.run, model, EMA(model), opt, rng)
     run.resume()
-    t_start = time.perf_counter()
     log.info("model %.2fM parameters; training steps %d..%d", sum(p.numel() for p in model.parameters()) / 1e6,
              run.step, args.steps)
-    losses: list[float] = []
-    while run.step < args.steps and not run.stop:
-        model.train()
-        for grp in opt.param_groups:
-            grp["lr"] = lr_at(run.step, args.lr, args.warmup, args.steps)
+
+    def train_step():
         b = {k: v.to(dev) for k, v in tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)).items()}
         keep, _ = draw_keep(b["scores"], rng, args.p_noskip, args.tau_max)
         if not keep.any():
-            continue
+            return None
         t = diffusion.sample_t(args.batch)
         t = torch.where(torch.rand(args.batch) < args.p_t1, torch.ones_like(t), t).to(dev)
-        loss = loss_on_batch(model, b, keep, t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema.update(model, run.step)
-        run.step += 1
-        losses.append(float(loss.detach()))
-        if run.step % args.log_every == 0:
-            run.log(loss=float(np.mean(losses)), grad=float(grad), lr=opt.param_groups[0]["lr"],
-                    kept=float(keep.float().mean()))
-            losses = []
-        if run.step % args.val_every == 0 or run.step == args.steps:
-            run.log(**{f"val_{k}": round(v, 3) for k, v in validate(ema.model, val).items()})
-        if run.step % args.save_every == 0 or run.step == args.steps:
-            save_all(run, args)
-        if args.minutes and time.perf_counter() - t_start > 60 * args.minutes:
-            log.info("time budget reached at step %d; rerun the same command to resume", run.step)
-            break
-    save_all(run, args)
+        return {"loss": loss_on_batch(model, b, keep, t), "kept": float(keep.float().mean())}
+
+    card = lambda: {"id": f"skipsr-{args.size_name}-step{run.step}",  # noqa: E731
+                    "stage": "sr (flow matching, trained with skipping)",
+                    "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
+    fit(run, args, train_step, lambda: validate(run.ema.model, val), card, args.lr, args.warmup, clip_grad=1.0)
     return 0
-
-
-def save_all(run: Run, args) -> None:
-    run.save()
-    card = {"id": f"skipsr-{args.size_name}-step{run.step}", "stage": "sr (flow matching, trained with skipping)",
-            "steps": run.step, "wall_time_s": round(run.elapsed_s()), "machine": machine(),
-            "train_args": {k: v for k, v in vars(args).items() if k not in ("run", "data")},
-            "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
-    checkpoint.save(run.ema.model, run.folder / "model.safetensors", card)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,27 @@
+"""The shipped checkpoints: they load by default and reproduce their model cards' numbers."""
+
+import pytest
+
+from skipsr import checkpoint, evaluate
+from skipsr.pipeline import SkipSRPipeline
+
+
+def test_shipped_checkpoints_exist_with_cards():
+    for path in (checkpoint.DEFAULT_MODEL, checkpoint.DEFAULT_PREDICTOR):
+        assert path.exists(), f"{path} is not committed"
+        card = checkpoint.read_card(path)
+        assert card["weights_sha256_16"] == checkpoint.weights_hash(path)
+        assert card["machine"]["device"] and card["steps"] > 0 and card["wall_time_s"] > 0
+        assert card["default_tau"] is not None and card["validation"]["summary"]
+        assert path.stat().st_size < 30 * 2**20
+
+
+def test_default_checkpoint_reproduces_its_card_on_the_reference_clip():
+    model, card = checkpoint.load_default_model()
+    predictor, _ = checkpoint.load_default_predictor()
+    ref = card["reference"]
+    got = evaluate.reference_numbers(SkipSRPipeline(model, predictor), ref["tau"], ref["steps"], ref["seed"])
+    for key in ("psnr_y_bicubic", "psnr_y_noskip", "psnr_y_skip"):
+        assert got[key] == pytest.approx(ref[key], abs=0.05), key
+    assert got["skip_ratio"] == pytest.approx(ref["skip_ratio"], abs=0.01)
+    assert got["psnr_y_noskip"] > got["psnr_y_bicubic"]  # the model does something on unseen content
