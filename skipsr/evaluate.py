@@ -24,14 +24,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, degrade, masks, metrics, resize
+from skipsr import checkpoint, degrade, measure, metrics, resize
 from skipsr import data as datamod
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
 log = logging.getLogger("skipsr.evaluate")
 
-DETAIL_TAU = 4.0  # "detail tokens": oracle score >= 4 (issue 4's bar)
 TAUS = (2.0, 4.0, 6.0, 8.0)
 
 
@@ -54,35 +53,14 @@ def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, 
 
 def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: int, realistic: bool,
                   oracle: bool, with_vmaf: bool = True) -> dict:
-    s = pipe.cfg.scale
-    hr_t = resize.to_float(hr)
-    lr_t = degrade.realistic(hr_t, s, seed=seed) if realistic else degrade.bicubic(hr_t, s)
-    lr = resize.to_uint8(lr_t)
-    hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
-    bicubic = resize.up_u8(torch.from_numpy(lr), s).numpy()
-    scores = masks.detail_scores(resize.to_float(hr), s)
-    detail_px = masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3]).numpy()
-
-    def q(video):
-        r = metrics.quality(video, hr, with_vmaf=with_vmaf)
-        r["psnr_y_detail"] = metrics.psnr_y_masked(video, hr, detail_px)
-        return r
-
-    noskip = pipe(lr, tau=0.0, mask="none", steps=steps, seed=seed)
-    row = {"bicubic": q(bicubic), "noskip": {**q(noskip.video), "t_s": noskip.timings["total"],
-                                             "t_transformer_s": noskip.timings["transformer"]}}
-    sources = ["predicted"] + (["oracle"] if oracle else [])
+    """Bicubic, no-skip and skip runs of one clip -> {run name: numbers}."""
+    clip = measure.prepare_clip(hr, pipe.cfg.scale, "realistic" if realistic else "bicubic", seed)
+    noskip_row, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)
+    row = {"bicubic": measure.quality_of(clip.bicubic, clip, with_vmaf), "noskip": noskip_row}
+    sources = (["predicted"] if pipe.predictor is not None else []) + (["oracle"] if oracle else [])
     for tau in taus:
         for src in sources:
-            if src == "predicted" and pipe.predictor is None:
-                continue
-            res = pipe(lr, tau=tau, mask=src, steps=steps, seed=seed, hr=hr)
-            entry = {**q(res.video), "skip_ratio": res.skip_ratio, "t_s": res.timings["total"],
-                     "t_predictor_s": res.timings["predictor"],
-                     "psnr_y_vs_noskip": metrics.psnr_y(res.video, noskip.video)}
-            if res.pred_skip is not None:
-                entry.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})
-            row[f"{src}@{tau:g}"] = entry
+            row[f"{src}@{tau:g}"] = measure.measure_run(pipe, clip, tau, src, steps, seed, noskip.video, with_vmaf)[0]
     return row
 
 
@@ -149,14 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    model, card = checkpoint.load_default_model(args.checkpoint)
-    predictor, pcard = checkpoint.load_default_predictor(args.predictor)
-    pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
     try:
+        model, card = checkpoint.load_default_model(args.checkpoint)
+        predictor, pcard = checkpoint.load_default_predictor(args.predictor)
         clips = validation_clips(args.data, args.clips, args.frames)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
     t0 = time.perf_counter()
     rows = {}
     for clip_id, hr in tqdm(clips, desc="evaluate", disable=args.json or None):

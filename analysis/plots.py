@@ -1,0 +1,102 @@
+"""Plotly figures over the metrics store, shared by the app and the notebook.
+
+Each function takes the store's DataFrame (one row per run) and returns a `plotly` Figure; the
+optional `highlight` (a dict with tau, the metric and the time of the current run) marks it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+QUALITY_LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "vmaf": "VMAF", "psnr_y_detail": "PSNR-Y, detail tokens (dB)",
+                  "psnr_y_vs_noskip": "PSNR-Y vs no-skip output (dB)"}
+
+
+def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One line per (clip, model, mask source), sorted by tau, the no-skip run as tau 0 of each."""
+    if df.empty:
+        return []
+    out = []
+    skip = df[df["mask_source"] != "none"]
+    for (clip, model, mask), g in skip.groupby(["clip_id", "model_id", "mask_source"], sort=True):
+        base = df[(df["mask_source"] == "none") & (df["clip_id"] == clip) & (df["model_id"] == model)]
+        out.append((f"{clip} / {model} / {mask}", pd.concat([base, g]).sort_values("tau")))
+    return out
+
+
+def _figure(title: str, x: str, y: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
+                      legend=dict(orientation="h", y=-0.25), margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def _mark(fig: go.Figure, x, y, label: str = "this run") -> None:
+    fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=label,
+                             marker=dict(size=14, symbol="star", color="crimson", line=dict(width=1))))
+
+
+def quality_vs_tau(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | None = None) -> go.Figure:
+    fig = _figure(f"{QUALITY_LABELS.get(metric, metric)} vs tau", "tau (8-bit RMSE)", QUALITY_LABELS.get(metric, metric))
+    for name, g in _series(df):
+        fig.add_trace(go.Scatter(x=g["tau"], y=g[metric], mode="lines+markers", name=name))
+    if highlight and highlight.get(metric) is not None:
+        _mark(fig, highlight["tau"], highlight[metric])
+    return fig
+
+
+def time_vs_tau(df: pd.DataFrame, highlight: dict | None = None) -> go.Figure:
+    fig = _figure("End-to-end time vs tau", "tau (8-bit RMSE)", "seconds (this machine)")
+    for name, g in _series(df):
+        fig.add_trace(go.Scatter(x=g["tau"], y=g["t_total_s"], mode="lines+markers", name=name))
+    if highlight and highlight.get("t_total_s") is not None:
+        _mark(fig, highlight["tau"], highlight["t_total_s"])
+    return fig
+
+
+def quality_vs_time(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | None = None) -> go.Figure:
+    """The speed-quality trade-off; the Pareto front of all runs drawn dashed."""
+    fig = _figure(f"{QUALITY_LABELS.get(metric, metric)} vs time", "seconds (this machine)",
+                  QUALITY_LABELS.get(metric, metric))
+    for name, g in _series(df):
+        fig.add_trace(go.Scatter(x=g["t_total_s"], y=g[metric], mode="lines+markers", name=name,
+                                 text=[f"tau {t:g}" for t in g["tau"]]))
+    if not df.empty:
+        front = pareto(df, "t_total_s", metric)
+        fig.add_trace(go.Scatter(x=front["t_total_s"], y=front[metric], mode="lines", name="Pareto front",
+                                 line=dict(dash="dash", color="gray")))
+    if highlight and highlight.get(metric) is not None:
+        _mark(fig, highlight["t_total_s"], highlight[metric])
+    return fig
+
+
+def skip_ratio_vs_tau(df: pd.DataFrame, highlight: dict | None = None) -> go.Figure:
+    fig = _figure("Skip ratio vs tau", "tau (8-bit RMSE)", "share of tokens skipped")
+    for name, g in _series(df):
+        fig.add_trace(go.Scatter(x=g["tau"], y=g["skip_ratio"], mode="lines+markers", name=name))
+    if highlight and highlight.get("skip_ratio") is not None:
+        _mark(fig, highlight["tau"], highlight["skip_ratio"])
+    return fig
+
+
+def agreement_vs_tau(df: pd.DataFrame) -> go.Figure:
+    """Predictor vs oracle: F1 and IoU of the skip set at each tau."""
+    fig = _figure("Mask predictor vs oracle", "tau (8-bit RMSE)", "score")
+    pred = df[df["mask_source"] == "predicted"] if not df.empty else df
+    for (clip, model), g in (pred.groupby(["clip_id", "model_id"]) if not pred.empty else []):
+        g = g.sort_values("tau")
+        for col in ("pred_f1", "pred_iou"):
+            fig.add_trace(go.Scatter(x=g["tau"], y=g[col], mode="lines+markers", name=f"{clip} / {col[5:]}"))
+    return fig
+
+
+def pareto(df: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
+    """Rows not dominated by another (lower cost and higher gain), sorted by cost."""
+    d = df.dropna(subset=[cost, gain]).sort_values([cost, gain], ascending=[True, False])
+    keep, best = [], float("-inf")
+    for idx, r in d.iterrows():
+        if r[gain] > best:
+            keep.append(idx)
+            best = r[gain]
+    return d.loc[keep]

@@ -1,0 +1,154 @@
+"""Tau sweeps into the metrics store (DESIGN section 8), locally or on Ray.
+
+    python -m analysis.sweep --clips examples/*.mp4 --taus 2 4 6 8 [--mask predicted oracle] \\
+        [--engine local|ray] [--steps 1] [--frames 8] --results results/
+
+Every clip x tau x mask source, plus the no-skip run of each clip, becomes one row with the full
+reproducibility record. One task per clip (its no-skip output is the reference of its skip runs'
+distance); each task writes its own shard. Rows already in the store (same model, clip, scale,
+frames, degradation, tau, mask, steps, seed) are skipped, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from skipsr import checkpoint, measure, store
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.video import read_video
+
+log = logging.getLogger("analysis.sweep")
+
+# Why a column may be empty in a row: the store explains every null it holds.
+NULL_REASONS = {
+    "psnr_y_vs_noskip": "this is the no-skip run itself",
+    "pred_": "no predicted mask in this run (mask source is not 'predicted')",
+    "temporal_error": "a one-frame clip has no temporal difference",
+    "lpips": "LPIPS backbone weights are not present on this machine",
+    "dists": "DISTS backbone weights are not present on this machine",
+}
+
+
+def clip_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def explain_nulls(row: dict) -> str:
+    """JSON {column: reason} for every None in the row."""
+    out = {}
+    for col, val in row.items():
+        if val is None:
+            out[col] = next((r for prefix, r in NULL_REASONS.items() if col.startswith(prefix)), "not measured")
+    return json.dumps(out, sort_keys=True)
+
+
+def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps: int, seed: int, frames: int,
+               degradation: str, results: str, model_path: str | None, predictor_path: str | None,
+               with_vmaf: bool = True, progress=None) -> int:
+    """All runs of one clip that the store lacks; writes one shard. Returns the number of rows written."""
+    model, card = checkpoint.load_default_model(model_path)
+    predictor, pcard = checkpoint.load_default_predictor(predictor_path) if "predicted" in mask_sources else (None, {})
+    model_hash = card.get("weights_sha256_16", card.get("id"))
+    res_store = store.ResultsStore(results)
+    done = res_store.done_keys()
+    pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, frames))
+    hr = read_video(clip_path, max_frames=frames)
+    clip = measure.prepare_clip(hr, model.cfg.scale, degradation, seed)
+    base = {"model_id": card.get("id"), "model_hash": model_hash, "predictor_id": pcard.get("id"),
+            "predictor_hash": pcard.get("weights_sha256_16"), "clip_id": Path(clip_path).stem,
+            "clip_hash": clip_hash(clip_path), "scale": model.cfg.scale, "frames": int(clip.hr.shape[0]),
+            "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]), "degradation": degradation,
+            "steps": steps, "seed": seed, **store.environment()}
+    runs = [(0.0, "none")] + [(float(t), m) for t in taus for m in mask_sources]
+    todo = [(t, m) for t, m in runs if store.run_key({**base, "tau": t, "mask_source": m}) not in done]
+    if not todo:
+        return 0
+    noskip_row, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)
+    rows = []
+    for tau, mask in todo:
+        if mask == "none":
+            numbers = noskip_row
+        else:
+            numbers = measure.measure_run(pipe, clip, tau, mask, steps, seed, noskip.video, with_vmaf)[0]
+        row = {"run_id": store.new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), **base,
+               "tau": tau, "mask_source": mask, **numbers, "lpips": None, "dists": None}
+        for col in ("pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio",
+                    "pred_oracle_skip_ratio"):
+            row.setdefault(col, None)
+        row["null_reasons"] = explain_nulls(row)
+        rows.append(row)
+        if progress is not None:
+            progress(1)
+    res_store.append(rows)
+    return len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m analysis.sweep", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", nargs="+", required=True, help="HR clips (the LR is made from them)")
+    ap.add_argument("--taus", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
+    ap.add_argument("--mask", nargs="+", default=["predicted"], choices=("predicted", "oracle"))
+    ap.add_argument("--engine", default="local", choices=("local", "ray"))
+    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic"))
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--predictor")
+    ap.add_argument("--no-vmaf", action="store_true")
+    ap.add_argument("--results", default="results")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    missing = [c for c in args.clips if not Path(c).is_file()]
+    if missing:
+        print(f"error: clip not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    n_runs = len(args.clips) * (1 + len(args.taus) * len(args.mask))
+    kw = dict(taus=args.taus, mask_sources=args.mask, steps=args.steps, seed=args.seed, frames=args.frames,
+              degradation=args.degradation, results=args.results, model_path=args.checkpoint,
+              predictor_path=args.predictor, with_vmaf=not args.no_vmaf)
+    with tqdm(total=n_runs, desc=f"sweep ({args.engine})", unit="run") as bar:
+        if args.engine == "local":
+            written = sum(sweep_clip(c, progress=bar.update, **kw) for c in args.clips)
+        else:
+            written = run_on_ray(args.clips, kw, bar)
+    print(json.dumps({"rows_written": written, "runs_requested": n_runs, "results": args.results}))
+    return 0
+
+
+def _ray_sweep_clip(clip: str, **kw) -> int:
+    import torch
+
+    torch.set_num_threads(1)  # one core per task: tasks run side by side
+    return sweep_clip(clip, **kw)
+
+
+def run_on_ray(clips: list[str], kw: dict, bar) -> int:
+    """One Ray task per clip, each writing its own shard; a local Ray is started if none is running."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=1)(_ray_sweep_clip)
+    pending = {task.remote(c, **kw): c for c in clips}
+    written = 0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        n = ray.get(ready[0])
+        written += n
+        runs_per_clip = 1 + len(kw["taus"]) * len(kw["mask_sources"])
+        bar.update(runs_per_clip)
+        del pending[ready[0]]
+    return written
+
+
+if __name__ == "__main__":
+    sys.exit(main())

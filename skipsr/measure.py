@@ -1,0 +1,83 @@
+"""One measured run: degrade a clip, upscale it, score it. Shared by `evaluate` and the sweeps.
+
+`prepare_clip` makes the LR input (clean bicubic or the seeded real-world chain) and the 8-bit
+bicubic baseline; `measure_run` runs the pipeline once and returns a flat dict of numbers (quality,
+skip statistics, predictor agreement, distance to the no-skip output, timings, peak memory).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import psutil
+import torch
+
+from skipsr import degrade, masks, metrics, resize
+from skipsr.pipeline import SkipSRPipeline, SkipSRResult
+
+DETAIL_TAU = 4.0  # "detail tokens": oracle score >= 4
+
+
+@dataclass
+class Clip:
+    hr: np.ndarray  # (T, H, W, 3) uint8, cropped to scale x the LR size
+    lr: np.ndarray  # (T, h, w, 3) uint8
+    bicubic: np.ndarray  # (T, H, W, 3) uint8: the 8-bit bicubic upsample of the LR
+    detail_px: np.ndarray  # (T, H, W) bool: pixels of tokens whose oracle score >= DETAIL_TAU
+
+
+def prepare_clip(hr: np.ndarray, scale: int, degradation: str = "bicubic", seed: int = 0) -> Clip:
+    if degradation not in ("bicubic", "realistic"):
+        raise ValueError(f"degradation must be 'bicubic' or 'realistic', got {degradation!r}")
+    hr_t = resize.to_float(hr)
+    lr_t = degrade.realistic(hr_t, scale, seed=seed) if degradation == "realistic" else degrade.bicubic(hr_t, scale)
+    lr = resize.to_uint8(lr_t)
+    hr = np.ascontiguousarray(hr[:, : lr.shape[1] * scale, : lr.shape[2] * scale])
+    scores = masks.detail_scores(resize.to_float(hr), scale)
+    return Clip(hr=hr, lr=lr, bicubic=resize.up_u8(torch.from_numpy(lr), scale).numpy(),
+                detail_px=masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3]).numpy())
+
+
+def quality_of(video: np.ndarray, clip: Clip, with_vmaf: bool = True) -> dict:
+    """Full-reference numbers of an output against the clip's HR, incl. PSNR-Y on detail tokens."""
+    q = metrics.quality(video, clip.hr, with_vmaf=with_vmaf)
+    q["psnr_y_detail"] = metrics.psnr_y_masked(video, clip.hr, clip.detail_px)
+    return q
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 10 ms), in MB."""
+
+    def __enter__(self):
+        self._proc = psutil.Process()
+        self.peak_mb = self._proc.memory_info().rss / 2**20
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.01):
+            self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+
+
+def measure_run(pipe: SkipSRPipeline, clip: Clip, tau: float, mask: str, steps: int, seed: int,
+                noskip: np.ndarray | None = None, with_vmaf: bool = True) -> tuple[dict, SkipSRResult]:
+    """Run the pipeline once and return (flat numbers, result). mask='none' is the no-skip run."""
+    with PeakRSS() as mem:
+        res = pipe(clip.lr, tau=tau if mask != "none" else 0.0, mask=mask, steps=steps, seed=seed,
+                   hr=clip.hr if mask != "none" else None)
+    row = {**quality_of(res.video, clip, with_vmaf), "skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens,
+           "n_kept": res.n_kept, "padding_waste": res.padding_waste, "peak_rss_mb": mem.peak_mb,
+           **{f"t_{k}_s": v for k, v in res.timings.items()}}
+    row["psnr_y_vs_noskip"] = metrics.psnr_y(res.video, noskip) if noskip is not None else None
+    if res.pred_skip is not None and res.oracle_skip is not None:
+        row.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})
+    return row, res

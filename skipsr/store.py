@@ -1,0 +1,103 @@
+"""The metrics store (DESIGN section 8): append-only Parquet shards read with DuckDB.
+
+Every writer writes its own shard file, first under a temporary name, then renamed: a reader sees
+whole shards or nothing, so a writer killed mid-write loses only its own unfinished shard and two
+writers never touch the same file. Rows carry `schema_version` and the full reproducibility record
+(`run_record`). Reading goes through DuckDB (`read_parquet(..., union_by_name=true)`) into pandas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import platform
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+SCHEMA_VERSION = 1
+SHARD_GLOB = "shard-*.parquet"
+
+# Columns that identify a run: a sweep skips work whose key is already in the store.
+KEY_COLUMNS = ("model_hash", "clip_hash", "scale", "frames", "degradation", "tau", "mask_source", "steps", "seed")
+
+
+@functools.cache
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment() -> dict:
+    """The machine part of the reproducibility record."""
+    return {"git_sha": git_sha(), "host": socket.gethostname(), "device": "cpu" if not torch.cuda.is_available()
+            else torch.cuda.get_device_name(0), "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch_version": torch.__version__}
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+class ResultsStore:
+    """A results folder of Parquet shards."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+
+    def shards(self) -> list[Path]:
+        return sorted(self.folder.glob(SHARD_GLOB)) if self.folder.exists() else []
+
+    def append(self, rows: list[dict]) -> Path | None:
+        """Write rows as one new shard (temp name, fsync, rename). Returns its path (None if no rows)."""
+        if not rows:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rows = [{"schema_version": SCHEMA_VERSION, **r} for r in rows]
+        table = pa.Table.from_pylist(rows)
+        name = f"shard-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = self.folder / f".tmp-{name}"
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        final = self.folder / name
+        tmp.replace(final)
+        return final
+
+    def query(self, sql: str = "SELECT * FROM results") -> pd.DataFrame:
+        """Run SQL over the store's rows (table name `results`) with DuckDB; empty frame if no shard."""
+        import duckdb
+
+        if not self.shards():
+            return pd.DataFrame()
+        con = duckdb.connect()
+        pattern = str(self.folder / SHARD_GLOB).replace("'", "''")
+        con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)")
+        return con.execute(sql).df()
+
+    def read(self) -> pd.DataFrame:
+        return self.query()
+
+    def done_keys(self) -> set[tuple]:
+        """Keys (KEY_COLUMNS) of the runs already stored."""
+        df = self.read()
+        if df.empty or not set(KEY_COLUMNS) <= set(df.columns):
+            return set()
+        return {run_key(r) for r in df[list(KEY_COLUMNS)].to_dict("records")}
+
+
+def run_key(row: dict) -> tuple:
+    """A run's identity: the same key means the same computation (timings aside)."""
+    return tuple(round(row[k], 6) if isinstance(row[k], float) else row[k] for k in KEY_COLUMNS)

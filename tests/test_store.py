@@ -1,0 +1,170 @@
+"""Metrics, the Parquet/DuckDB store, sweeps (local and Ray), plots and the notebook."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media import pattern
+from skipsr import checkpoint, metrics
+from skipsr.store import KEY_COLUMNS, ResultsStore
+from test_model import tiny_model
+from test_pipeline import CFG
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_metrics_known_values():
+    a = np.full((3, 48, 64, 3), 120, np.uint8)
+    a[:, 10:30, 10:40] = pattern(3, 20, 30, texture=False).clip(20, 230)  # no overflow below
+    assert metrics.psnr_y(a, a) == float("inf")
+    assert metrics.ssim_y(a, a) == pytest.approx(1.0)
+    b = a + 4  # +4 in R, G and B: Y moves by 4 * (65.481 + 128.553 + 24.966) / 255
+    expect = 20 * np.log10(255 / (4 * 219.0 / 255))
+    assert metrics.psnr_y(b, a) == pytest.approx(expect, abs=0.01)
+    full = np.ones(a.shape[:3], bool)
+    assert metrics.psnr_y_masked(b, a, full) == pytest.approx(expect, abs=0.01)
+    assert metrics.psnr_y_masked(b, a, ~full) is None
+    assert metrics.temporal_error(a, a) == 0 and metrics.temporal_error(a[:1], a[:1]) is None
+    assert metrics.vmaf(a, a) > metrics.vmaf(np.clip(a.astype(int) + np.random.default_rng(0).integers(
+        -30, 30, a.shape), 0, 255).astype(np.uint8), a)
+    lp = metrics.learned_metric("lpips", a, b)
+    assert lp["value"] is None and "weights" in lp["reason"]
+
+
+def test_append_and_query(tmp_path):
+    st = ResultsStore(tmp_path / "r")
+    assert st.read().empty
+    st.append([{"clip_id": "a", "tau": 2.0, "psnr_y": 30.0}])
+    st.append([{"clip_id": "b", "tau": 4.0, "psnr_y": 31.0, "extra": 1}])  # a new column in a later shard
+    df = st.read()
+    assert len(df) == 2 and set(df["schema_version"]) == {1} and "extra" in df
+    assert st.query("SELECT max(psnr_y) AS m FROM results")["m"][0] == 31.0
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    import pyarrow.parquet as pq
+    from skipsr.store import ResultsStore
+    st = ResultsStore(sys.argv[1])
+    st.append([{"clip_id": "early", "tau": 1.0}])
+    real = pq.write_table
+    def slow(table, f, **kw):
+        f.write(b"PAR1" + b"x" * 1000)  # half a file...
+        f.flush()
+        print("writing", flush=True)
+        time.sleep(60)  # ...and killed here
+    pq.write_table = slow
+    st.append([{"clip_id": "late", "tau": 2.0}])
+""")
+
+
+def test_writer_killed_mid_write_loses_nothing_earlier(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # the unfinished shard exists...
+    df = ResultsStore(tmp_path).read()  # ...but is invisible: no partial row
+    assert df["clip_id"].tolist() == ["early"]
+
+
+WRITER = "import sys; from skipsr.store import ResultsStore\n" \
+         "for i in range(20): ResultsStore(sys.argv[1]).append([{'writer': sys.argv[2], 'i': i}])"
+
+
+def test_two_writers_at_once_lose_nothing(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), w], cwd=ROOT) for w in ("a", "b")]
+    assert all(p.wait() == 0 for p in procs)
+    df = ResultsStore(tmp_path).read()
+    assert len(df) == 40 and sorted(df.groupby("writer")["i"].apply(sorted).tolist()) == [list(range(20))] * 2
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sweep")
+    for name, seed in (("c1", 1), ("c2", 2)):
+        frames = pattern(3, 64, 96, seed)
+        frames[:, :, 64:] = 100  # a flat strip on the right; the texture stays
+        from skipsr.video import write_video
+
+        write_video(d / f"{name}.mp4", frames, 24, crf=10)
+    checkpoint.save(tiny_model(CFG), d / "m.safetensors", {"id": "tiny"})
+    return d
+
+
+def sweep_cmd(d, results, engine="local"):
+    return [sys.executable, "-m", "analysis.sweep", "--clips", str(d / "c1.mp4"), str(d / "c2.mp4"),
+            "--taus", "2", "4", "--mask", "oracle", "--engine", engine, "--frames", "3", "--no-vmaf",
+            "--checkpoint", str(d / "m.safetensors"), "--results", str(results)]
+
+
+def test_sweep_writes_one_row_per_run_and_resumes(tiny_setup):
+    results = tiny_setup / "results_local"
+    res = subprocess.run(sweep_cmd(tiny_setup, results), capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["rows_written"] == 6  # 2 clips x (no-skip + 2 taus)
+    df = ResultsStore(results).read()
+    assert len(df) == 6 and len(ResultsStore(results).shards()) == 2  # one shard per clip task
+    record = ["run_id", "time_utc", "git_sha", "host", "device", "torch_version", "model_id", "model_hash",
+              "clip_id", "clip_hash", "scale", "frames", "width", "height", "tau", "mask_source", "steps", "seed",
+              "skip_ratio", "t_total_s", "t_transformer_s", "peak_rss_mb", "psnr_y", "ssim_y", "schema_version"]
+    assert not df[record].isna().any().any()
+    for _, row in df.iterrows():  # every empty cell is explained
+        reasons = json.loads(row["null_reasons"])
+        assert set(reasons) == {c for c in df.columns if row[c] is None or (isinstance(row[c], float) and np.isnan(row[c]))}
+    skip = df[df["mask_source"] == "oracle"]
+    assert skip["psnr_y_vs_noskip"].notna().all() and (skip["skip_ratio"] > 0).all()
+    again = subprocess.run(sweep_cmd(tiny_setup, results), capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(again.stdout.strip().splitlines()[-1])["rows_written"] == 0
+    assert len(ResultsStore(results).read()) == 6
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_rows(tiny_setup):
+    local = ResultsStore(tiny_setup / "results_local").read()
+    if local.empty:
+        subprocess.run(sweep_cmd(tiny_setup, tiny_setup / "results_local"), check=True, cwd=ROOT, capture_output=True)
+        local = ResultsStore(tiny_setup / "results_local").read()
+    res = subprocess.run(sweep_cmd(tiny_setup, tiny_setup / "results_ray", "ray"), capture_output=True, text=True,
+                         cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ray_df = ResultsStore(tiny_setup / "results_ray").read()
+    cols = list(KEY_COLUMNS) + ["clip_id", "skip_ratio", "n_kept", "psnr_y", "ssim_y", "psnr_y_vs_noskip"]
+    a = local[cols].sort_values(["clip_id", "mask_source", "tau"]).reset_index(drop=True)
+    b = ray_df[cols].sort_values(["clip_id", "mask_source", "tau"]).reset_index(drop=True)
+    assert a.equals(b)
+
+
+def test_plots_and_notebook_run_on_a_store(tiny_setup):
+    from analysis import plots
+
+    results = tiny_setup / "results_local"
+    if not ResultsStore(results).shards():
+        subprocess.run(sweep_cmd(tiny_setup, results), check=True, cwd=ROOT, capture_output=True)
+    df = ResultsStore(results).read()
+    fig = plots.quality_vs_tau(df, "psnr_y", highlight={"tau": 2.0, "psnr_y": 30.0})
+    assert len(fig.data) == 2 * 1 + 1  # a line per clip x model x mask, plus the highlight
+    assert len(plots.quality_vs_time(df).data) == 3 and len(plots.skip_ratio_vs_tau(df).data) == 2
+    front = plots.pareto(df, "t_total_s", "psnr_y")
+    assert front["t_total_s"].is_monotonic_increasing and front["psnr_y"].is_monotonic_increasing
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "quality_analysis.ipynb", as_version=4)
+    os.environ["SKIPSR_RESULTS"] = str(results)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        del os.environ["SKIPSR_RESULTS"]
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "6 runs from" in text
