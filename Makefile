@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-fast data clean
+.PHONY: setup demo test test-fast data train evaluate results clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,9 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 
-# Until the app lands (issue 6): render a 720p example clip, compute its oracle masks, write the overlay.
+# The app on the shipped model and example clips: http://127.0.0.1:7860
 demo: setup
-	mkdir -p demo_out
-	$(PY) -m skipsr.data render demo_out/example_720p.mp4 --frames 24
-	$(PY) -m skipsr mask demo_out/example_720p.mp4 --scale 4 --tau 2 4 8 --overlay demo_out/example_720p_mask.mp4
-	@echo "overlay written to demo_out/example_720p_mask.mp4"
+	$(PY) app/app.py
 
 test: setup
 	$(PY) -m pytest -q
@@ -31,6 +28,19 @@ test-fast: setup
 data: setup
 	$(PY) -m skipsr.data fetch
 	$(PY) -m skipsr.data clips
+
+# The shipped CPU models: the exact settings they were trained with (resumable; hours on 2 cores).
+train: data
+	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
+	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 2000
+
+# Validation numbers of the shipped models, written into their model cards.
+evaluate: setup
+	$(PY) -m skipsr.evaluate --oracle --write-card
+
+# The committed store rows of the shipped example clips (the app's curves).
+results: setup
+	$(PY) -m analysis.sweep --clips examples/*.mp4 --taus 2 4 6 8 --mask predicted oracle --frames 12 --results results
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -78,8 +78,8 @@ def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps
             numbers = noskip_row
         else:
             numbers = measure.measure_run(pipe, clip, tau, mask, steps, seed, noskip.video, with_vmaf)[0]
-        row = {"run_id": store.new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), **base,
-               "tau": tau, "mask_source": mask, **numbers, "lpips": None, "dists": None}
+        row = {"run_id": store.new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(),
+               "origin": "sweep", **base, "tau": tau, "mask_source": mask, **numbers, "lpips": None, "dists": None}
         for col in ("pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio",
                     "pred_oracle_skip_ratio"):
             row.setdefault(col, None)

@@ -29,6 +29,8 @@ class SampleConfig:
     scale: int = 4
     realistic_prob: float = 0.5  # share of real-world degradations (the rest: clean bicubic)
     crf_range: tuple[int, int] = (18, 32)  # H.264 CRF of the real-world chain
+    zoom_range: tuple[float, float] = (1.0, 1.0)  # HR rescale before cropping (< 1: zoom out, denser detail)
+    jitter: float = 0.0  # brightness / contrast jitter amplitude (0 = none)
 
 
 def load_clips(root: str | Path | None, split: str, max_clips: int | None = None) -> list[np.ndarray]:
@@ -72,19 +74,31 @@ def make_sample(hr_u8: np.ndarray, cfg: SampleConfig, rng: np.random.Generator) 
 
 
 def random_crop(clips: list[np.ndarray], cfg: SampleConfig, rng: np.random.Generator) -> np.ndarray:
-    """A random (T, size, size) crop of a random clip, randomly flipped in space and time."""
+    """A random (T, size, size) crop of a random clip, randomly flipped in space and time, optionally
+    rescaled (antialiased, `zoom_range`), rotated by 90 degrees and brightness/contrast-jittered."""
     clip = clips[int(rng.integers(len(clips)))]
+    t0 = int(rng.integers(0, clip.shape[0] - cfg.frames + 1))
+    clip = clip[t0 : t0 + cfg.frames]
+    zoom = rng.uniform(*cfg.zoom_range)
+    if zoom != 1.0:
+        x = resize.to_float(np.ascontiguousarray(clip))
+        size_hw = (max(cfg.size // 2, round(x.shape[2] * zoom)), max(cfg.size // 2, round(x.shape[3] * zoom)))
+        clip = resize.to_uint8(torch.nn.functional.interpolate(x, size=size_hw, mode="bicubic", antialias=True))
+    if cfg.jitter:
+        gain, bias = 1 + rng.uniform(-cfg.jitter, cfg.jitter), 255 * rng.uniform(-cfg.jitter, cfg.jitter) / 2
+        clip = np.clip(clip.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
     t, h, w, _ = clip.shape
     size = min(cfg.size, h - h % 16, w - w % 16)
-    t0 = int(rng.integers(0, t - cfg.frames + 1))
     y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    crop = clip[t0 : t0 + cfg.frames, y0 : y0 + size, x0 : x0 + size]
+    crop = clip[:, y0 : y0 + size, x0 : x0 + size]
     if size < cfg.size:  # a small real clip: pad to the batch size by reflection
         crop = np.pad(crop, ((0, 0), (0, cfg.size - size), (0, cfg.size - size), (0, 0)), mode="reflect")
     if rng.random() < 0.5:
         crop = crop[:, :, ::-1]
     if rng.random() < 0.5:
         crop = crop[::-1]
+    if cfg.zoom_range != (1.0, 1.0) and rng.random() < 0.5:  # with the augmented setting only
+        crop = np.rot90(crop, axes=(1, 2))
     return np.ascontiguousarray(crop)
 
 

@@ -56,16 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=160)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--channels", type=int, default=24)
+    ap.add_argument("--zoom-min", type=float, default=0.5, help="augmentation: HR rescale in [zoom-min, 1]")
+    ap.add_argument("--jitter", type=float, default=0.1, help="augmentation: brightness/contrast jitter")
     args = ap.parse_args(argv)
     rng = setup(args)
-    scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
+    scfg = tdata.SampleConfig(frames=args.frames, size=args.crop, zoom_range=(args.zoom_min, 1.0), jitter=args.jitter)
     try:
         train_clips = tdata.load_clips(args.data, "train", args.max_clips)
         val_clips = tdata.load_clips(args.data, "val", args.max_clips)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    val = tdata.stack(tdata.batch(val_clips, 32, scfg, np.random.default_rng(1234)))
+    val = tdata.stack(tdata.batch(val_clips, 32, tdata.SampleConfig(frames=args.frames, size=args.crop),
+                                  np.random.default_rng(1234)))  # validation without augmentation
     model = MaskPredictor(PredictorConfig(channels=args.channels))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     run = Run(args.run, model, EMA(model, decay=0.995), opt, rng)

@@ -1,0 +1,189 @@
+"""SkipSR Studio: SkipSR vs no-skip side by side, skip masks, speed-quality curves (DESIGN section 10).
+
+    python app/app.py            # http://127.0.0.1:7860 (Space: the same file, see README front matter)
+
+Handlers are thin: each calls one function of `skipsr` (compare, frame views) or `analysis` (plots).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # a Space runs this file directly
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis import plots  # noqa: E402
+from skipsr import checkpoint  # noqa: E402
+from skipsr.compare import MAX_FRAMES, compare  # noqa: E402
+from skipsr.data import EXAMPLES_DIR  # noqa: E402
+from skipsr.pipeline import SkipSRPipeline  # noqa: E402
+from skipsr.store import ResultsStore  # noqa: E402
+from skipsr.video import VideoError, probe, read_video  # noqa: E402
+
+log = logging.getLogger("skipsr.app")
+
+RESULTS = Path(os.environ.get("SKIPSR_RESULTS", ROOT / "results"))
+MAX_UPLOAD_MB = 50
+MAX_UPLOAD_S = 20.0
+EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.mp4"))
+
+MODEL, MODEL_CARD = checkpoint.load_default_model()
+PREDICTOR, PREDICTOR_CARD = checkpoint.load_default_predictor()
+PIPE = SkipSRPipeline(MODEL, PREDICTOR)
+DEFAULT_TAU = float(MODEL_CARD.get("default_tau") or 4.0)
+
+
+def run_comparison(example: str | None, upload: str | None, tau: float, steps: int, mask: str, frames: int,
+                   seed: int, progress=gr.Progress()):
+    """Upscale & compare: one call to skipsr.compare.compare; the rest is formatting."""
+    progress(0.05, desc="reading the video")
+    try:
+        if upload:
+            info = probe(upload)
+            if info.duration_s > MAX_UPLOAD_S:
+                raise gr.Error(f"the upload is {info.duration_s:.1f} s long; this demo takes up to {MAX_UPLOAD_S:g} s")
+            src = {"lr": read_video(upload, max_frames=frames), "fps": info.fps, "clip_id": Path(upload).stem}
+        elif example:
+            path = EXAMPLES_DIR / f"{example}.mp4"
+            src = {"hr": read_video(path, max_frames=frames), "fps": probe(path).fps, "clip_id": example}
+        else:
+            raise gr.Error("pick an example clip or upload a low-resolution video")
+        progress(0.2, desc="no-skip and SkipSR runs")
+        out = compare(PIPE, tempfile.mkdtemp(prefix="skipsr-app-"), tau=tau, mask=mask, steps=int(steps),
+                      seed=int(seed), max_frames=int(frames), results=RESULTS, model_card=MODEL_CARD,
+                      predictor_card=PREDICTOR_CARD, **src)
+    except (VideoError, ValueError) as e:
+        raise gr.Error(str(e)) from e
+    progress(0.95, desc="rendering")
+    timings = pd.DataFrame([{"stage": k, "no-skip (s)": round(out.timings["noskip"][k], 3),
+                             "SkipSR (s)": round(out.timings["skip"][k], 3)} for k in out.timings["skip"]])
+    speed = (f"**Skipped {100 * out.skip_ratio:.1f}% of tokens** - ideal speed-up {out.ideal_speedup:.2f}x, "
+             f"transformer {out.speedup_transformer:.2f}x, end to end {out.speedup_e2e:.2f}x (this machine, one run)")
+    if out.quality:
+        q = out.quality
+        speed += (f"  \nPSNR-Y: bicubic {q['bicubic']['psnr_y']:.2f} dB, no-skip {q['noskip']['psnr_y']:.2f} dB, "
+                  f"SkipSR {q['skip']['psnr_y']:.2f} dB")
+    if out.agreement is not None:
+        agree = (f"predicted vs oracle skip set: F1 {out.agreement['f1']:.3f}, IoU {out.agreement['iou']:.3f}, "
+                 f"skip ratio predicted {out.agreement['pred_skip_ratio']:.3f} / oracle "
+                 f"{out.agreement['oracle_skip_ratio']:.3f}")
+    elif "lr" in src:
+        agree = "no oracle mask: an upload has no ground truth"
+    else:
+        agree = {"oracle": "oracle mask used (the predictor was not run)", "none": "mask source 'none': nothing skipped"}[mask]
+    state = {"skip": out.skip_frames, "noskip": out.noskip_frames, "heat": out.heatmap}
+    highlight = {"tau": tau, "skip_ratio": out.skip_ratio, "t_total_s": out.timings["skip"]["total"],
+                 **out.quality.get("skip", {})}
+    n = len(out.skip_frames)
+    return (out.skip_video, out.noskip_video, frame_pair(state, 0), out.heatmap[0], out.pred_overlay,
+            out.oracle_overlay, agree, timings, speed, state, gr.update(maximum=n - 1, value=0), highlight,
+            *curves(None, None, highlight))
+
+
+def frame_pair(state: dict | None, index: int):
+    """(SkipSR frame, no-skip frame) for the slider comparison."""
+    if not state:
+        return None
+    i = int(np.clip(index, 0, len(state["skip"]) - 1))
+    return state["skip"][i], state["noskip"][i]
+
+
+def frame_views(state: dict | None, index: int):
+    if not state:
+        return None, None
+    return frame_pair(state, index), state["heat"][int(np.clip(index, 0, len(state["heat"]) - 1))]
+
+
+def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
+    df = ResultsStore(RESULTS).read()
+    if df.empty:
+        return df
+    if "origin" in df:
+        df = df[df["origin"].fillna("sweep") != "app"]
+    if clip:
+        df = df[df["clip_id"] == clip]
+    if model:
+        df = df[df["model_id"] == model]
+    return df
+
+
+def curves(clip: str | None, model: str | None, highlight: dict | None):
+    df = store_frame(clip, model)
+    return (plots.quality_vs_tau(df, "psnr_y", highlight), plots.time_vs_tau(df, highlight),
+            plots.quality_vs_time(df, "psnr_y", highlight), plots.skip_ratio_vs_tau(df, highlight))
+
+
+def build() -> gr.Blocks:
+    df = store_frame(None, None)
+    clips = sorted(df["clip_id"].unique()) if not df.empty else []
+    models = sorted(df["model_id"].dropna().unique()) if not df.empty else []
+    with gr.Blocks(title="SkipSR Studio") as demo:
+        gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{MODEL.cfg.scale} that skips the tokens of "
+                    f"low-detail patches. Model `{MODEL_CARD.get('id')}`, predictor `{PREDICTOR_CARD.get('id')}`, "
+                    f"CPU. tau is in 8-bit RMSE units; tau 0 skips nothing.")
+        state = gr.State(None)
+        highlight = gr.State(None)
+        with gr.Tab("Upscale & compare"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    example = gr.Dropdown(EXAMPLES, value=EXAMPLES[0] if EXAMPLES else None, label="Example (HR clip, "
+                                          "degraded on the fly)")
+                    upload = gr.Video(label=f"...or upload an LR video (<= {MAX_UPLOAD_S:g} s, <= 480x270)",
+                                      sources=["upload"])
+                    tau = gr.Slider(0, 12, value=DEFAULT_TAU, step=0.5, label="tau (skip threshold)")
+                    steps = gr.Slider(1, 8, value=1, step=1, label="sampling steps")
+                    mask = gr.Radio(["predicted", "oracle", "none"], value="predicted", label="mask source")
+                    frames = gr.Slider(1, MAX_FRAMES, value=8, step=1, label="frame limit")
+                    seed = gr.Number(0, precision=0, label="seed")
+                    run = gr.Button("Upscale", variant="primary", elem_id="run")
+                with gr.Column(scale=3):
+                    speed = gr.Markdown(elem_id="speed")
+                    with gr.Row():
+                        skip_video = gr.Video(label="SkipSR", elem_id="skip-video", interactive=False)
+                        noskip_video = gr.Video(label="No-skip", elem_id="noskip-video", interactive=False)
+                    frame_idx = gr.Slider(0, 7, value=0, step=1, label="frame")
+                    with gr.Row():
+                        slider = gr.ImageSlider(label="SkipSR | no-skip", elem_id="frame-slider")
+                        heat = gr.Image(label="|SkipSR - no-skip| x8", elem_id="heatmap")
+                    with gr.Row():
+                        pred_overlay = gr.Video(label="predicted mask (skipped tokens tinted)", elem_id="pred-overlay",
+                                                interactive=False)
+                        oracle_overlay = gr.Video(label="oracle mask", elem_id="oracle-overlay", interactive=False)
+                    agreement = gr.Markdown(elem_id="agreement")
+                    timings = gr.Dataframe(label="timings per stage", elem_id="timings")
+        with gr.Tab("Curves"):
+            with gr.Row():
+                clip_f = gr.Dropdown([None, *clips], value=None, label="clip")
+                model_f = gr.Dropdown([None, *models], value=None, label="model")
+            with gr.Row():
+                p1, p2 = gr.Plot(elem_id="plot-quality"), gr.Plot(elem_id="plot-time")
+            with gr.Row():
+                p3, p4 = gr.Plot(elem_id="plot-pareto"), gr.Plot(elem_id="plot-skip")
+        run.click(run_comparison, [example, upload, tau, steps, mask, frames, seed],
+                  [skip_video, noskip_video, slider, heat, pred_overlay, oracle_overlay, agreement, timings, speed,
+                   state, frame_idx, highlight, p1, p2, p3, p4], concurrency_limit=1, api_name="compare")
+        frame_idx.change(frame_views, [state, frame_idx], [slider, heat], api_name=False)
+        for f in (clip_f, model_f):
+            f.change(curves, [clip_f, model_f, highlight], [p1, p2, p3, p4], api_name=False)
+        demo.load(curves, [clip_f, model_f, highlight], [p1, p2, p3, p4], api_name=False)
+    return demo.queue(max_size=8, default_concurrency_limit=1)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    build().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+                   max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True)
+
+
+if __name__ == "__main__":
+    main()
