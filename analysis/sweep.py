@@ -32,6 +32,7 @@ NULL_REASONS = {
     "psnr_y_vs_noskip": "this is the no-skip run itself",
     "pred_": "no predicted mask in this run (mask source is not 'predicted')",
     "temporal_error": "a one-frame clip has no temporal difference",
+    "seam_error": "no token was skipped, so there is no refined/skipped border",
     "lpips": "LPIPS backbone weights are not present on this machine",
     "dists": "DISTS backbone weights are not present on this machine",
 }

@@ -78,6 +78,7 @@ def measure_run(pipe: SkipSRPipeline, clip: Clip, tau: float, mask: str, steps: 
            "n_kept": res.n_kept, "padding_waste": res.padding_waste, "peak_rss_mb": mem.peak_mb,
            **{f"t_{k}_s": v for k, v in res.timings.items()}}
     row["psnr_y_vs_noskip"] = metrics.psnr_y(res.video, noskip) if noskip is not None else None
+    row["seam_error"] = metrics.seam_error(res.video, clip.hr, res.skip) if res.skip.any() else None
     if res.pred_skip is not None and res.oracle_skip is not None:
         row.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})
     return row, res

@@ -126,3 +126,37 @@ def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = True) -> dict:
     if with_vmaf:
         res["vmaf"] = vmaf(out, ref)
     return res
+
+
+def seam_error(out: np.ndarray, ref: np.ndarray, skip: torch.Tensor, token: int = 16) -> float | None:
+    """Extra jump at the borders where a refined token meets a skipped one, in 8-bit units.
+
+    Mean |out[x] - out[x-1]| minus mean |ref[x] - ref[x-1]| over the pixel pairs straddling those
+    borders (both axes). ~0: no visible seam; > 0: the composition adds an edge. None without such
+    borders. skip: (T, Hg, Wg) bool, pt = 1.
+    """
+    o, r = out.astype(np.float32), ref.astype(np.float32)
+    s = skip.numpy().astype(bool)
+    jumps_out, jumps_ref = [], []
+    for axis in (1, 2):  # rows, columns of the token grid
+        a = np.take(s, range(s.shape[axis] - 1), axis=axis)
+        b = np.take(s, range(1, s.shape[axis]), axis=axis)
+        t_idx, i_idx, j_idx = np.nonzero(a != b)  # mixed borders after token i (axis) / j
+        for t, i, j in zip(t_idx, i_idx, j_idx):
+            if axis == 1:
+                y = (i + 1) * token
+                if y >= o.shape[1]:
+                    continue
+                xs = slice(j * token, (j + 1) * token)
+                jumps_out.append(np.abs(o[t, y, xs] - o[t, y - 1, xs]).mean())
+                jumps_ref.append(np.abs(r[t, y, xs] - r[t, y - 1, xs]).mean())
+            else:
+                x = (j + 1) * token
+                if x >= o.shape[2]:
+                    continue
+                ys = slice(i * token, (i + 1) * token)
+                jumps_out.append(np.abs(o[t, ys, x] - o[t, ys, x - 1]).mean())
+                jumps_ref.append(np.abs(r[t, ys, x] - r[t, ys, x - 1]).mean())
+    if not jumps_out:
+        return None
+    return float(np.mean(jumps_out) - np.mean(jumps_ref))

@@ -168,3 +168,15 @@ def test_plots_and_notebook_run_on_a_store(tiny_setup):
         del os.environ["SKIPSR_RESULTS"]
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "6 runs from" in text
+
+
+def test_seam_error_sees_an_edge_the_composition_adds():
+    import torch
+
+    ref = np.full((2, 32, 48, 3), 100, np.uint8)
+    out = ref.copy()
+    out[:, :, 16:32] += 10  # the refined middle column of tokens came out brighter
+    skip = torch.tensor([[[True, False, True], [True, False, True]]] * 2)
+    assert metrics.seam_error(out, ref, skip) == pytest.approx(10.0)
+    assert metrics.seam_error(ref, ref, skip) == 0.0
+    assert metrics.seam_error(out, ref, torch.zeros_like(skip)) is None
