@@ -68,6 +68,8 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
                              "SkipSR (s)": round(out.timings["skip"][k], 3)} for k in out.timings["skip"]])
     speed = (f"**Skipped {100 * out.skip_ratio:.1f}% of tokens** - ideal speed-up {out.ideal_speedup:.2f}x, "
              f"transformer {out.speedup_transformer:.2f}x, end to end {out.speedup_e2e:.2f}x (this machine, one run)")
+    if out.skip_ratio == 1.0:
+        speed = "**Every token skipped**: the output is the bicubic upsample (lower tau to refine some tokens)"
     if out.quality:
         q = out.quality
         speed += (f"  \nPSNR-Y: bicubic {q['bicubic']['psnr_y']:.2f} dB, no-skip {q['noskip']['psnr_y']:.2f} dB, "
