@@ -70,7 +70,7 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
              f"transformer {out.speedup_transformer:.2f}x, end to end {out.speedup_e2e:.2f}x (this machine, one run)")
     if out.skip_ratio == 1.0:
         speed = "**Every token skipped**: the output is the bicubic upsample (lower tau to refine some tokens)"
-    if out.quality:
+    if out.quality:  # an example: the ground truth is known
         q = out.quality
         speed += (f"  \nPSNR-Y: bicubic {q['bicubic']['psnr_y']:.2f} dB, no-skip {q['noskip']['psnr_y']:.2f} dB, "
                   f"SkipSR {q['skip']['psnr_y']:.2f} dB")
