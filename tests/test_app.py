@@ -65,7 +65,7 @@ def test_example_end_to_end_through_the_api(app_url):
     skip_video, noskip_video, pair, heat, pred_overlay, oracle_overlay, agreement, timings, speed = out[:9]
     for v in (skip_video, noskip_video, pred_overlay, oracle_overlay):
         assert Path(v["video"] if isinstance(v, dict) else v).exists()
-    assert "F1" in agreement and "skipped" in speed.lower()
+    assert "F1" in agreement and "skipped" in speed.lower() and "PSNR-Y" in speed
     assert {r[0] for r in timings["data"]} >= {"transformer", "compose", "total"}
     assert elapsed < 60
     from skipsr.store import ResultsStore
