@@ -76,20 +76,26 @@ def mean_rows(rows: list[dict]) -> dict:
 
 
 def choose_default_tau(summary: dict, taus, max_psnr_drop: float = 0.1, max_vmaf_drop: float = 0.5,
-                       min_f1: float = 0.85) -> float | None:
-    """The largest tau whose predicted-mask output stays within the bars of the no-skip output."""
-    best = None
+                       min_f1: float = 0.85) -> tuple[float, dict]:
+    """The default tau and which bars it meets: the largest tau whose predicted-mask output stays
+    within `max_psnr_drop` dB PSNR-Y and `max_vmaf_drop` VMAF of the no-skip output with predictor
+    F1 >= min_f1; failing that, the largest tau within the quality bars alone; failing that, the
+    smallest tau."""
     ns = summary["noskip"]
+    checks = {}
     for tau in sorted(taus):
         e = summary.get(f"predicted@{tau:g}")
         if not e:
             continue
-        ok = ns["psnr_y"] - e["psnr_y"] <= max_psnr_drop and (e.get("pred_f1") or 0) >= min_f1
-        if e.get("vmaf") is not None and ns.get("vmaf") is not None:
-            ok = ok and ns["vmaf"] - e["vmaf"] <= max_vmaf_drop
-        if ok:
-            best = tau
-    return best
+        vmaf_ok = e.get("vmaf") is None or ns.get("vmaf") is None or ns["vmaf"] - e["vmaf"] <= max_vmaf_drop
+        checks[tau] = {"psnr_drop_ok": ns["psnr_y"] - e["psnr_y"] <= max_psnr_drop, "vmaf_drop_ok": vmaf_ok,
+                       "f1_ok": (e.get("pred_f1") or 0) >= min_f1, "skip_ratio": e["skip_ratio"]}
+    if not checks:
+        return float(min(taus)), {}
+    all_ok = [t for t, c in checks.items() if c["psnr_drop_ok"] and c["vmaf_drop_ok"] and c["f1_ok"]]
+    quality_ok = [t for t, c in checks.items() if c["psnr_drop_ok"] and c["vmaf_drop_ok"]]
+    tau = max(all_ok) if all_ok else max(quality_ok) if quality_ok else min(checks)
+    return tau, {**checks[tau], "meets_all_bars": bool(all_ok)}
 
 
 REFERENCE_CLIP = datamod.EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
@@ -141,14 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         rows[clip_id] = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, args.realistic, args.oracle,
                                       not args.no_vmaf)
     summary = mean_rows(list(rows.values()))
-    default_tau = choose_default_tau(summary, args.taus)
+    default_tau, bars = choose_default_tau(summary, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "degradation": "realistic" if args.realistic else "bicubic", "clips": list(rows),
-              "frames": args.frames, "default_tau": default_tau, "summary": summary, "per_clip": rows,
+              "frames": args.frames, "default_tau": default_tau, "default_tau_bars": bars, "summary": summary,
+              "per_clip": rows,
               "command": "python -m skipsr.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
               "wall_s": round(time.perf_counter() - t0, 1)}
-    if default_tau is not None:
-        result["reference"] = reference_numbers(pipe, default_tau, args.steps, args.seed)
+    result["reference"] = reference_numbers(pipe, default_tau, args.steps, args.seed)
     if args.write_card:
         for path in (args.checkpoint or checkpoint.DEFAULT_MODEL, args.predictor or checkpoint.DEFAULT_PREDICTOR):
             c = checkpoint.read_card(path)
