@@ -29,10 +29,12 @@ data: setup
 	$(PY) -m skipsr.data fetch
 	$(PY) -m skipsr.data clips
 
-# The shipped CPU models: the exact settings they were trained with (resumable; hours on 2 cores).
+# The shipped CPU models: the exact settings they were trained with (resumable; ~1 h each on 2 cores).
 train: data
-	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
-	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 2000
+	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --stop-at 3356 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
+	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 3000 --channels 32 --threads 1
+	cp runs/sr/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr/model.json checkpoints/skipsr_cpu.json
+	cp runs/predictor/model.safetensors checkpoints/predictor_cpu.safetensors && cp runs/predictor/model.json checkpoints/predictor_cpu.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup

@@ -141,7 +141,11 @@ def test_ray_engine_gives_the_same_rows(tiny_setup):
     cols = list(KEY_COLUMNS) + ["clip_id", "skip_ratio", "n_kept", "psnr_y", "ssim_y", "psnr_y_vs_noskip"]
     a = local[cols].sort_values(["clip_id", "mask_source", "tau"]).reset_index(drop=True)
     b = ray_df[cols].sort_values(["clip_id", "mask_source", "tau"]).reset_index(drop=True)
-    assert a.equals(b)
+    exact = list(KEY_COLUMNS) + ["clip_id", "skip_ratio", "n_kept"]
+    assert a[exact].equals(b[exact])
+    # Ray tasks run one thread each: float reductions may differ in the last digits
+    for col in ("psnr_y", "ssim_y", "psnr_y_vs_noskip"):
+        assert np.allclose(a[col].astype(float), b[col].astype(float), rtol=1e-5, equal_nan=True), col
 
 
 def test_plots_and_notebook_run_on_a_store(tiny_setup):

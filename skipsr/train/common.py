@@ -112,6 +112,7 @@ def add_common_args(ap: argparse.ArgumentParser, run: str, steps: int, log_every
     ap.add_argument("--data", help="data cache folder (default $SKIPSR_DATA or ./data)")
     ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--minutes", type=float, help="stop (resumably) after this much wall time in this call")
+    ap.add_argument("--stop-at", type=int, help="stop (resumably) at this step; the schedule still spans --steps")
     ap.add_argument("--max-clips", type=int, help="use only the first N clips (tests, smoke runs)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int)
@@ -171,6 +172,9 @@ def fit(run: Run, args, train_step: Callable[[], dict], validate: Callable[[], d
             run.log(**{f"val_{k}": round(v, 4) for k, v in validate().items()})
         if run.step % args.save_every == 0 or run.step == args.steps:
             export(run, args, card())
+        if args.stop_at and run.step >= args.stop_at:
+            log.info("stopped at step %d (--stop-at); rerun without it to continue", run.step)
+            break
         if args.minutes and time.perf_counter() - t_start > 60 * args.minutes:
             log.info("time budget reached at step %d; rerun the same command to resume", run.step)
             break
