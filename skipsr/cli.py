@@ -72,7 +72,7 @@ def cmd_degrade(args: argparse.Namespace) -> int:
     sigma, noise, g = degrade.realistic_params(args.seed, cfg)
     # The output file's own H.264 encoding at --crf is the compression step of the realistic chain.
     crf = args.crf if args.realistic else 0
-    with VideoWriter(args.lr, info.fps, crf=crf, audio_from=args.hr) as writer:
+    with VideoWriter(args.lr, info.fps, crf=crf, audio_from=args.hr, deterministic=True) as writer:
         for frames in iter_chunks(args.hr, chunk_frames=CHUNK_FRAMES, max_frames=args.max_frames):
             hr = resize.to_float(frames)  # (n, 3, H, W)
             if args.realistic:

@@ -70,7 +70,7 @@ def h264_roundtrip(frames: np.ndarray, crf: int, fps: int = 24) -> np.ndarray:
     padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     with tempfile.TemporaryDirectory(prefix="skipsr-h264-") as tmp:
         path = Path(tmp) / "lr.mp4"
-        write_video(path, padded, fps=fps, crf=crf)
+        write_video(path, padded, fps=fps, crf=crf, deterministic=True)  # seeded chain: bit-identical
         out = read_video(path)
     return out[:, :h, :w]
 

@@ -47,7 +47,7 @@ class VideoInfo:
     has_audio: bool
     codec: str
     pix_fmt: str
-    variable_frame_rate: bool
+    variable_frame_rate: bool  # seen in packet durations; only checked when the container stores no frame count
 
     @property
     def duration_s(self) -> float:
@@ -210,11 +210,13 @@ class VideoWriter:
         crf: int = 18,
         audio_from: str | os.PathLike | None = None,
         preset: str = "medium",
+        deterministic: bool = False,
     ):
         self.path = str(path)
         self.fps = Fraction(fps).limit_denominator(1_000_000)
         self.crf = crf
         self.preset = preset
+        self.deterministic = deterministic  # one encoder thread: bit-identical output for identical input
         self.audio_from = str(audio_from) if audio_from else None
         self.frames_written = 0
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -229,6 +231,9 @@ class VideoWriter:
         if odd:
             log.warning("odd frame size %dx%d: writing yuv444p to keep the size exactly", w, h)
         stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.deterministic:  # x264's threaded lookahead is not bit-reproducible on every machine
+            stream.options["x264-params"] = "threads=1:lookahead-threads=1:sliced-threads=0"
+            stream.thread_count = 1
         stream.codec_context.time_base = Fraction(1, 1) / self.fps
         self._stream = stream
         self._size = (h, w)
@@ -248,6 +253,9 @@ class VideoWriter:
             raise ValueError(f"frame size changed from {self._size} to {frames.shape[1:3]}")
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            # Convert here rather than inside encode(): the encoder's implicit conversion was seen
+            # to give different output for identical input.
+            frame = frame.reformat(format=self._stream.pix_fmt)
             frame.pts = self.frames_written
             self._container.mux(self._stream.encode(frame))
             self.frames_written += 1
@@ -326,7 +334,8 @@ def write_video(
     fps: Fraction | float | int,
     crf: int = 18,
     audio_from: str | os.PathLike | None = None,
+    deterministic: bool = False,
 ) -> None:
     """Write (T, H, W, 3) uint8 frames to an H.264 mp4 in one call."""
-    with VideoWriter(path, fps, crf=crf, audio_from=audio_from) as w:
+    with VideoWriter(path, fps, crf=crf, audio_from=audio_from, deterministic=deterministic) as w:
         w.write(frames)

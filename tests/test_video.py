@@ -26,7 +26,7 @@ def test_round_trip_keeps_fps_count_size_and_audio(tmp_path):
     assert info.has_audio
     frames = read_video(src)
     out = tmp_path / "out.mp4"
-    write_video(out, frames, fps=info.fps, audio_from=src)
+    write_video(out, frames, fps=info.fps, audio_from=src, crf=10)
     back = probe(out)
     assert back.fps == Fraction(30000, 1001)
     assert back.frames == 30 and (back.width, back.height) == (96, 64)
@@ -199,3 +199,4 @@ def test_streaming_memory_does_not_grow_with_length(tmp_path):
     n_long, long_mb = _stream_peak_mb(tmp_path / "long400.mp4", tmp_path / "o2.mp4")
     assert (n_short, n_long) == (40, 400)
     assert long_mb < short_mb + 60, (short_mb, long_mb)
+

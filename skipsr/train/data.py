@@ -52,6 +52,11 @@ def load_clips(root: str | Path | None, split: str, max_clips: int | None = None
     return clips
 
 
+def load_train_val(root: str | Path | None, max_clips: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The train and validation clips (FileNotFoundError, saying what to run, if there are none)."""
+    return load_clips(root, "train", max_clips), load_clips(root, "val", max_clips)
+
+
 @dataclass
 class Sample:
     hr: torch.Tensor  # (T, 3, H, W) float [0, 1]

@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = setup(args)
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop, zoom_range=(args.zoom_min, 1.0), jitter=args.jitter)
     try:
-        train_clips = tdata.load_clips(args.data, "train", args.max_clips)
-        val_clips = tdata.load_clips(args.data, "val", args.max_clips)
+        train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
