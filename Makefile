@@ -31,7 +31,7 @@ data: setup
 
 # The shipped CPU models: the exact settings they were trained with (resumable; ~1 h each on 2 cores).
 train: data
-	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --stop-at 3356 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
+	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
 	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 3000 --channels 32 --threads 1
 	cp runs/sr/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr/model.json checkpoints/skipsr_cpu.json
 	cp runs/predictor/model.safetensors checkpoints/predictor_cpu.safetensors && cp runs/predictor/model.json checkpoints/predictor_cpu.json
