@@ -37,22 +37,23 @@ def _mark(fig: go.Figure, x, y, label: str = "this run") -> None:
                              marker=dict(size=14, symbol="star", color="crimson", line=dict(width=1))))
 
 
-def quality_vs_tau(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | None = None) -> go.Figure:
-    fig = _figure(f"{QUALITY_LABELS.get(metric, metric)} vs tau", "tau (8-bit RMSE)", QUALITY_LABELS.get(metric, metric))
+def _vs_tau(df: pd.DataFrame, column: str, title: str, y_label: str, highlight: dict | None) -> go.Figure:
+    """One line of `column` over tau per series, the current run marked."""
+    fig = _figure(title, "tau (8-bit RMSE)", y_label)
     for name, g in _series(df):
-        fig.add_trace(go.Scatter(x=g["tau"], y=g[metric], mode="lines+markers", name=name))
-    if highlight and highlight.get(metric) is not None:
-        _mark(fig, highlight["tau"], highlight[metric])
+        fig.add_trace(go.Scatter(x=g["tau"], y=g[column], mode="lines+markers", name=name))
+    if highlight and highlight.get(column) is not None:
+        _mark(fig, highlight["tau"], highlight[column])
     return fig
+
+
+def quality_vs_tau(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | None = None) -> go.Figure:
+    label = QUALITY_LABELS.get(metric, metric)
+    return _vs_tau(df, metric, f"{label} vs tau", label, highlight)
 
 
 def time_vs_tau(df: pd.DataFrame, highlight: dict | None = None) -> go.Figure:
-    fig = _figure("End-to-end time vs tau", "tau (8-bit RMSE)", "seconds (this machine)")
-    for name, g in _series(df):
-        fig.add_trace(go.Scatter(x=g["tau"], y=g["t_total_s"], mode="lines+markers", name=name))
-    if highlight and highlight.get("t_total_s") is not None:
-        _mark(fig, highlight["tau"], highlight["t_total_s"])
-    return fig
+    return _vs_tau(df, "t_total_s", "End-to-end time vs tau", "seconds (this machine)", highlight)
 
 
 def quality_vs_time(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | None = None) -> go.Figure:
@@ -72,12 +73,7 @@ def quality_vs_time(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | 
 
 
 def skip_ratio_vs_tau(df: pd.DataFrame, highlight: dict | None = None) -> go.Figure:
-    fig = _figure("Skip ratio vs tau", "tau (8-bit RMSE)", "share of tokens skipped")
-    for name, g in _series(df):
-        fig.add_trace(go.Scatter(x=g["tau"], y=g["skip_ratio"], mode="lines+markers", name=name))
-    if highlight and highlight.get("skip_ratio") is not None:
-        _mark(fig, highlight["tau"], highlight["skip_ratio"])
-    return fig
+    return _vs_tau(df, "skip_ratio", "Skip ratio vs tau", "share of tokens skipped", highlight)
 
 
 def agreement_vs_tau(df: pd.DataFrame) -> go.Figure:

@@ -42,6 +42,7 @@ class MaskPredictor(nn.Module):
     @torch.no_grad()
     def skip_mask(self, lr: torch.Tensor, tau_rmse: float) -> torch.Tensor:
         """(Tg, Hg, Wg) bool: True where the predicted detail score is below tau."""
-        if tau_rmse <= 0:
-            return torch.zeros(self.forward(lr).shape, dtype=torch.bool)
+        if tau_rmse <= 0:  # skips nothing: no need to run the network
+            p = 16 // self.cfg.scale
+            return torch.zeros((lr.shape[0] // self.cfg.pt, lr.shape[2] // p, lr.shape[3] // p), dtype=torch.bool)
         return self.forward(lr) < torch.log1p(torch.tensor(float(tau_rmse)))
