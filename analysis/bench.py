@@ -111,10 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--tau", type=float, default=4.0)
     ap.add_argument("--mask", default="oracle", choices=("oracle", "predicted"))
-    ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--flat-share", type=float, default=0.6)
-    ap.add_argument("--checkpoint")
+    checkpoint.add_model_args(ap)
     ap.add_argument("--predictor")
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
     ap.add_argument("--frames-short", type=int, default=30)
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = checkpoint.load_default_predictor(args.predictor)[0] if args.mask == "predicted" else None
         out = {"clip": clip_id, "model": card.get("id"),
                **bench(hr, SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames)), args.tau, args.mask,
-                       args.steps, args.repeats)}
+                       args.steps or checkpoint.default_steps(card), args.repeats)}
         if not args.clip:
             out["generated_flat_share"] = float(1 - textured.mean())
     if args.json:

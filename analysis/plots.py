@@ -87,6 +87,25 @@ def agreement_vs_tau(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def model_means(df: pd.DataFrame, mask: str = "predicted") -> pd.DataFrame:
+    """Mean over clips per (model, steps, tau) of the runs with `mask` plus each model's no-skip run (tau 0)."""
+    if df.empty:
+        return df
+    d = df[df["mask_source"].isin([mask, "none"])]
+    cols = [c for c in ("psnr_y", "ssim_y", "vmaf", "psnr_y_vs_noskip", "skip_ratio", "t_total_s") if c in d]
+    return d.groupby(["model_id", "steps", "tau"])[cols].mean().reset_index()
+
+
+def models_vs_tau(df: pd.DataFrame, metric: str = "vmaf", mask: str = "predicted") -> go.Figure:
+    """One line per model (mean over clips): how each model's quality falls with tau."""
+    label = QUALITY_LABELS.get(metric, metric)
+    fig = _figure(f"{label} vs tau, by model (mean over clips, {mask} mask)", "tau (8-bit RMSE)", label)
+    means = model_means(df, mask)
+    for (model, steps), g in (means.groupby(["model_id", "steps"]) if not means.empty else []):
+        fig.add_trace(go.Scatter(x=g["tau"], y=g[metric], mode="lines+markers", name=f"{model} ({steps} steps)"))
+    return fig
+
+
 def pareto(df: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
     """Rows not dominated by another (lower cost and higher gain), sorted by cost."""
     d = df.dropna(subset=[cost, gain]).sort_values([cost, gain], ascending=[True, False])

@@ -1,11 +1,12 @@
 """Tau sweeps into the metrics store (DESIGN section 8), locally or on Ray.
 
     python -m analysis.sweep --clips examples/*.mp4 --taus 2 4 6 8 [--mask predicted oracle] \\
-        [--engine local|ray] [--steps 1] [--frames 8] --results results/
+        [--models multistep distilled adversarial] [--engine local|ray] [--frames 8] --results results/
 
-Every clip x tau x mask source, plus the no-skip run of each clip, becomes one row with the full
-reproducibility record. One task per clip (its no-skip output is the reference of its skip runs'
-distance); each task writes its own shard. Rows already in the store (same model, clip, scale,
+Every model x clip x tau x mask source, plus the no-skip run of each model and clip, becomes one
+row with the full reproducibility record; each model runs at its card's default steps unless
+--steps says otherwise. One task per (clip, model) (its no-skip output is the reference of its
+skip runs' distance); each task writes its own shard. Rows already in the store (same model, clip, scale,
 frames, degradation, tau, mask, steps, seed) are skipped, so an interrupted sweep resumes.
 """
 
@@ -51,11 +52,12 @@ def explain_nulls(row: dict) -> str:
     return json.dumps(out, sort_keys=True)
 
 
-def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps: int, seed: int, frames: int,
+def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps: int | None, seed: int, frames: int,
                degradation: str, results: str, model_path: str | None, predictor_path: str | None,
                with_vmaf: bool = True, progress=None) -> int:
     """All runs of one clip that the store lacks; writes one shard. Returns the number of rows written."""
     model, card = checkpoint.load_default_model(model_path)
+    steps = steps or checkpoint.default_steps(card)
     predictor, pcard = checkpoint.load_default_predictor(predictor_path) if "predicted" in mask_sources else (None, {})
     model_hash = card.get("weights_sha256_16", card.get("id"))
     res_store = store.ResultsStore(results)
@@ -98,11 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--taus", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     ap.add_argument("--mask", nargs="+", default=["predicted"], choices=("predicted", "oracle"))
     ap.add_argument("--engine", default="local", choices=("local", "ray"))
-    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--steps", type=int, help=checkpoint.STEPS_HELP)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic"))
-    ap.add_argument("--checkpoint")
+    ap.add_argument("--models", "--checkpoint", dest="models", nargs="+", default=[None], metavar="NAME|PATH",
+                    help=checkpoint.MODEL_HELP + "; several run one after the other, each at its default steps")
     ap.add_argument("--predictor")
     ap.add_argument("--no-vmaf", action="store_true")
     ap.add_argument("--results", default="results")
@@ -112,34 +115,35 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: clip not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    n_runs = len(args.clips) * (1 + len(args.taus) * len(args.mask))
+    jobs = [(c, m) for m in args.models for c in args.clips]
+    n_runs = len(jobs) * (1 + len(args.taus) * len(args.mask))
     kw = dict(taus=args.taus, mask_sources=args.mask, steps=args.steps, seed=args.seed, frames=args.frames,
-              degradation=args.degradation, results=args.results, model_path=args.checkpoint,
-              predictor_path=args.predictor, with_vmaf=not args.no_vmaf)
+              degradation=args.degradation, results=args.results, predictor_path=args.predictor,
+              with_vmaf=not args.no_vmaf)
     with tqdm(total=n_runs, desc=f"sweep ({args.engine})", unit="run") as bar:
         if args.engine == "local":
-            written = sum(sweep_clip(c, progress=bar.update, **kw) for c in args.clips)
+            written = sum(sweep_clip(c, model_path=m, progress=bar.update, **kw) for c, m in jobs)
         else:
-            written = run_on_ray(args.clips, kw, bar)
+            written = run_on_ray(jobs, kw, bar)
     print(json.dumps({"rows_written": written, "runs_requested": n_runs, "results": args.results}))
     return 0
 
 
-def _ray_sweep_clip(clip: str, **kw) -> int:
+def _ray_sweep_clip(clip: str, model_path: str | None, **kw) -> int:
     import torch
 
     torch.set_num_threads(1)  # one core per task: tasks run side by side
-    return sweep_clip(clip, **kw)
+    return sweep_clip(clip, model_path=model_path, **kw)
 
 
-def run_on_ray(clips: list[str], kw: dict, bar) -> int:
-    """One Ray task per clip, each writing its own shard; a local Ray is started if none is running."""
+def run_on_ray(jobs: list[tuple[str, str | None]], kw: dict, bar) -> int:
+    """One Ray task per (clip, model), each writing its own shard; a local Ray is started if none is running."""
     import ray
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     task = ray.remote(num_cpus=1)(_ray_sweep_clip)
-    pending = {task.remote(c, **kw): c for c in clips}
+    pending = {task.remote(c, m, **kw): c for c, m in jobs}
     written = 0
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)

@@ -36,14 +36,26 @@ MAX_UPLOAD_MB = 50
 MAX_UPLOAD_S = 20.0
 EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.mp4"))
 
-MODEL, MODEL_CARD = checkpoint.load_default_model()
 PREDICTOR, PREDICTOR_CARD = checkpoint.load_default_predictor()
-PIPE = SkipSRPipeline(MODEL, PREDICTOR)
+MODEL_NAMES = [name for name, path in checkpoint.MODELS.items() if path.exists()] or [None]
+APP_MODEL = checkpoint.APP_MODEL if checkpoint.APP_MODEL in MODEL_NAMES else MODEL_NAMES[0]
+_PIPES: dict = {}
+
+
+def pipeline(name: str | None) -> tuple[SkipSRPipeline, dict]:
+    """The pipeline of a shipped model (loaded once) and its card."""
+    if name not in _PIPES:
+        model, card = checkpoint.load_default_model(name)
+        _PIPES[name] = (SkipSRPipeline(model, PREDICTOR), card)
+    return _PIPES[name]
+
+
+PIPE, MODEL_CARD = pipeline(APP_MODEL)
 DEFAULT_TAU = float(MODEL_CARD.get("default_tau") or 4.0)
 
 
 def run_comparison(example: str | None, upload: str | None, tau: float, steps: int, mask: str, frames: int,
-                   seed: int, progress=gr.Progress()):
+                   seed: int, model_name: str | None = None, progress=gr.Progress()):
     """Upscale & compare: one call to skipsr.compare.compare; the rest is formatting."""
     progress(0.05, desc="reading the video")
     try:
@@ -57,9 +69,12 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
             src = {"hr": read_video(path, max_frames=frames), "fps": probe(path).fps, "clip_id": example}
         else:
             raise gr.Error("pick an example clip or upload a low-resolution video")
+        if model_name is not None and model_name not in MODEL_NAMES:
+            raise gr.Error(f"unknown model {model_name!r}: pick one of {', '.join(map(str, MODEL_NAMES))}")
+        pipe, card = pipeline(model_name or APP_MODEL)
         progress(0.2, desc="no-skip and SkipSR runs")
-        out = compare(PIPE, tempfile.mkdtemp(prefix="skipsr-app-"), tau=tau, mask=mask, steps=int(steps),
-                      seed=int(seed), max_frames=int(frames), results=RESULTS, model_card=MODEL_CARD,
+        out = compare(pipe, tempfile.mkdtemp(prefix="skipsr-app-"), tau=tau, mask=mask, steps=int(steps),
+                      seed=int(seed), max_frames=int(frames), results=RESULTS, model_card=card,
                       predictor_card=PREDICTOR_CARD, **src)
     except (VideoError, ValueError) as e:
         raise gr.Error(str(e)) from e
@@ -129,9 +144,9 @@ def build() -> gr.Blocks:
     clips = sorted(df["clip_id"].unique()) if not df.empty else []
     models = sorted(df["model_id"].dropna().unique()) if not df.empty else []
     with gr.Blocks(title="SkipSR Studio") as demo:
-        gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{MODEL.cfg.scale} that skips the tokens of "
-                    f"low-detail patches. Model `{MODEL_CARD.get('id')}`, predictor `{PREDICTOR_CARD.get('id')}`, "
-                    f"CPU. tau is in 8-bit RMSE units; tau 0 skips nothing.")
+        gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
+                    f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
+                    f"`{PREDICTOR_CARD.get('id')}`, CPU. tau is in 8-bit RMSE units; tau 0 skips nothing.")
         state = gr.State(None)
         highlight = gr.State(None)
         with gr.Tab("Upscale & compare"):
@@ -142,7 +157,9 @@ def build() -> gr.Blocks:
                     upload = gr.Video(label=f"...or upload an LR video (<= {MAX_UPLOAD_S:g} s, <= 480x270)",
                                       sources=["upload"])
                     tau = gr.Slider(0, 12, value=DEFAULT_TAU, step=0.5, label="tau (skip threshold)")
-                    steps = gr.Slider(1, 8, value=1, step=1, label="sampling steps")
+                    model_name = gr.Dropdown(MODEL_NAMES, value=APP_MODEL, label="model", elem_id="model")
+                    steps = gr.Slider(1, 8, value=checkpoint.default_steps(MODEL_CARD), step=1,
+                                      label="sampling steps (set to the model's default when you pick one)")
                     mask = gr.Radio(["predicted", "oracle", "none"], value="predicted", label="mask source")
                     frames = gr.Slider(1, MAX_FRAMES, value=8, step=1, label="frame limit")
                     seed = gr.Number(0, precision=0, label="seed")
@@ -170,7 +187,9 @@ def build() -> gr.Blocks:
                 p1, p2 = gr.Plot(elem_id="plot-quality"), gr.Plot(elem_id="plot-time")
             with gr.Row():
                 p3, p4 = gr.Plot(elem_id="plot-pareto"), gr.Plot(elem_id="plot-skip")
-        run.click(run_comparison, [example, upload, tau, steps, mask, frames, seed],
+        model_name.change(lambda name: checkpoint.default_steps(pipeline(name)[1]), [model_name], [steps],
+                          api_name=False)
+        run.click(run_comparison, [example, upload, tau, steps, mask, frames, seed, model_name],
                   [skip_video, noskip_video, slider, heat, pred_overlay, oracle_overlay, agreement, timings, speed,
                    state, frame_idx, highlight, p1, p2, p3, p4], concurrency_limit=1, api_name="compare")
         frame_idx.change(frame_views, [state, frame_idx], [slider, heat], api_name=False)

@@ -24,8 +24,37 @@ from skipsr.predictor import MaskPredictor, PredictorConfig
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-DEFAULT_MODEL = CHECKPOINT_DIR / "skipsr_cpu.safetensors"
+MODELS = {  # the shipped SR models by name (stages 1-3 of DESIGN section 6)
+    "multistep": CHECKPOINT_DIR / "skipsr_cpu.safetensors",
+    "distilled": CHECKPOINT_DIR / "skipsr_distilled_cpu.safetensors",
+    "adversarial": CHECKPOINT_DIR / "skipsr_adversarial_cpu.safetensors",
+}
+DEFAULT_MODEL = MODELS["multistep"]
+APP_MODEL = "adversarial"  # the app's default: see the README ("Models") for why
 DEFAULT_PREDICTOR = CHECKPOINT_DIR / "predictor_cpu.safetensors"
+
+
+def resolve(name_or_path: str | Path | None) -> Path:
+    """A shipped model's name (see MODELS) or a path -> the weights' path (None: the default model)."""
+    if name_or_path is None:
+        return DEFAULT_MODEL
+    return MODELS.get(str(name_or_path), Path(name_or_path))
+
+
+MODEL_HELP = ("SR model: a shipped name (" + ", ".join(MODELS) + ") or a .safetensors path "
+              "(default: the shipped multi-step model)")
+STEPS_HELP = "Euler steps (default: the model card's default_steps; 1 = one-step)"
+
+
+def add_model_args(ap) -> None:
+    """--model (alias --checkpoint) and --steps, as every command that runs an SR model has them."""
+    ap.add_argument("--model", "--checkpoint", dest="checkpoint", metavar="NAME|PATH", help=MODEL_HELP)
+    ap.add_argument("--steps", type=int, help=STEPS_HELP)
+
+
+def default_steps(card: dict) -> int:
+    """Sampling steps a model is meant to run at: its card's `default_steps` (one-step models: 1)."""
+    return int(card.get("default_steps", 1))
 
 
 def card_path(path: str | Path) -> Path:
@@ -74,7 +103,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn
 
 
 def _load_default(path, default: Path, fresh: Callable[[], torch.nn.Module], kind: str, seed: int, what: str):
-    path = Path(path) if path else default
+    path = resolve(path) if path else default
     if path.exists():
         return load(path)
     if path != default:

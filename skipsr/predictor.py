@@ -18,6 +18,7 @@ class PredictorConfig:
     scale: int = 4  # SR factor; the LR token side is p = 16 / scale
     pt: int = 1  # frames per token (scores of pt frames are max-pooled)
     channels: int = 24  # width of the conv layers
+    blocks: int = 1  # 3x3 convs at token resolution (receptive field grows by 2 tokens per block)
 
 
 class MaskPredictor(nn.Module):
@@ -29,7 +30,9 @@ class MaskPredictor(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(3, c, 3, stride=2, padding=1), nn.GELU()]
         for _ in range(n_down - 1):
             layers += [nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU()]
-        layers += [nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, 1, 1)]
+        for _ in range(cfg.blocks):
+            layers += [nn.Conv2d(c, c, 3, padding=1), nn.GELU()]
+        layers += [nn.Conv2d(c, 1, 1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:

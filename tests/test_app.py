@@ -60,7 +60,7 @@ def test_example_end_to_end_through_the_api(app_url):
     url, results = app_url
     client = Client(url, verbose=False)
     t0 = time.time()
-    out = client.predict("meadow", None, 4.0, 1, "predicted", 4, 0, api_name="/compare")
+    out = client.predict("meadow", None, 4.0, 1, "predicted", 4, 0, "distilled", api_name="/compare")
     elapsed = time.time() - t0
     skip_video, noskip_video, pair, heat, pred_overlay, oracle_overlay, agreement, timings, speed = out[:9]
     for v in (skip_video, noskip_video, pred_overlay, oracle_overlay):
@@ -73,6 +73,7 @@ def test_example_end_to_end_through_the_api(app_url):
     app_rows = ResultsStore(results).read()
     app_rows = app_rows[app_rows["origin"] == "app"]
     assert len(app_rows) == 2 and set(app_rows["mask_source"]) == {"none", "predicted"}  # every run recorded
+    assert all(m.startswith("skipsr-distilled") for m in app_rows["model_id"])  # the model that was picked
 
 
 def test_bad_upload_gets_a_message_not_a_crash(app_url):
@@ -83,9 +84,12 @@ def test_bad_upload_gets_a_message_not_a_crash(app_url):
     bad = Path(tempfile.mkdtemp()) / "broken.mp4"
     bad.write_text("this is not a video\n" * 100)
     with pytest.raises(Exception) as e:
-        client.predict(None, handle_file(str(bad)), 4.0, 1, "predicted", 4, 0, api_name="/compare")
+        client.predict(None, handle_file(str(bad)), 4.0, 1, "predicted", 4, 0, "adversarial", api_name="/compare")
     assert "corrupt" in str(e.value) or "not a video" in str(e.value) or "cannot open" in str(e.value)
-    out = client.predict("bikes", None, 4.0, 1, "oracle", 2, 0, api_name="/compare")  # the app still works
+    with pytest.raises(Exception) as e:
+        client.predict("bikes", None, 4.0, 1, "oracle", 2, 0, "no-such-model", api_name="/compare")
+    assert "no-such-model" in str(e.value)
+    out = client.predict("bikes", None, 4.0, 2, "oracle", 2, 0, "multistep", api_name="/compare")  # still works
     assert "oracle mask used" in out[6] and "skipped" in out[8].lower()
 
 

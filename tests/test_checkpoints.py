@@ -6,18 +6,23 @@ from skipsr import checkpoint, evaluate
 from skipsr.pipeline import SkipSRPipeline
 
 
-def test_shipped_checkpoints_exist_with_cards():
-    for path in (checkpoint.DEFAULT_MODEL, checkpoint.DEFAULT_PREDICTOR):
-        assert path.exists(), f"{path} is not committed"
-        card = checkpoint.read_card(path)
-        assert card["weights_sha256_16"] == checkpoint.weights_hash(path)
-        assert card["machine"]["device"] and card["steps"] > 0 and card["wall_time_s"] > 0
-        assert card["default_tau"] is not None and card["validation"]["summary"]
-        assert path.stat().st_size < 30 * 2**20
+SHIPPED = [*checkpoint.MODELS.values(), checkpoint.DEFAULT_PREDICTOR]
 
 
-def test_default_checkpoint_reproduces_its_card_on_the_reference_clip():
-    model, card = checkpoint.load_default_model()
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_checkpoints_exist_with_cards(path):
+    assert path.exists(), f"{path} is not committed"
+    card = checkpoint.read_card(path)
+    assert card["weights_sha256_16"] == checkpoint.weights_hash(path)
+    assert card["machine"]["device"] and card["steps"] > 0 and card["wall_time_s"] > 0
+    assert card["default_tau"] is not None and card["validation"]["summary"]
+    assert card["validation"]["steps"] == checkpoint.default_steps(card) or card["kind"] == "predictor"
+    assert path.stat().st_size < 30 * 2**20
+
+
+@pytest.mark.parametrize("name", list(checkpoint.MODELS))
+def test_shipped_model_reproduces_its_card_on_the_reference_clip(name):
+    model, card = checkpoint.load_default_model(name)
     predictor, _ = checkpoint.load_default_predictor()
     ref = card["reference"]
     got = evaluate.reference_numbers(SkipSRPipeline(model, predictor), ref["tau"], ref["steps"], ref["seed"])

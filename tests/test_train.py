@@ -15,6 +15,8 @@ from skipsr.predictor import MaskPredictor
 from skipsr.train import data as tdata
 from skipsr.train.common import EMA, Run
 from skipsr.train.predictor import predictor_loss
+from skipsr.train.adversarial import Discriminator, adversarial_step
+from skipsr.train.distill import distill_loss
 from skipsr.train.sr import draw_keep, loss_on_batch
 
 CFG = ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4))
@@ -119,8 +121,12 @@ def make_data_folder(root):
     (root / "manifest.json").write_text(json.dumps({"photos": [], "real_clips": [], "packages": []}))
 
 
-@pytest.mark.parametrize("stage,extra", [("sr", ["--crop", "64", "--frames", "2", "--batch", "2"]),
-                                         ("predictor", ["--crop", "64", "--batch", "2"])])
+SMALL = ["--crop", "64", "--frames", "2", "--batch", "2"]
+
+
+@pytest.mark.parametrize("stage,extra", [("sr", SMALL), ("predictor", ["--crop", "64", "--batch", "2"]),
+                                         ("distill", [*SMALL, "--teacher", "multistep", "--teacher-steps", "2"]),
+                                         ("adversarial", [*SMALL, "--init", "multistep"])])
 def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     make_data_folder(tmp_path / "data")
     cmd = [sys.executable, "-m", f"skipsr.train.{stage}", "--data", str(tmp_path / "data"), "--run",
@@ -134,3 +140,76 @@ def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     assert json.loads((tmp_path / "run" / "model.json").read_text())["steps"] == 3
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("loss" in r for r in rows) and any(k.startswith("val_") for r in rows for k in r)
+
+
+def trained_like(seed=0) -> SkipSRNet:
+    """A tiny model whose output depends on its input (a fresh one outputs zeros: zero-init head)."""
+    torch.manual_seed(seed)
+    model = SkipSRNet(CFG)
+    for p in model.parameters():
+        if p.ndim > 1:
+            torch.nn.init.normal_(p, std=0.05)
+    return model
+
+
+def params(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def changed(before, model) -> bool:
+    return any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+def test_one_distillation_step_changes_the_student_only():
+    teacher, student = trained_like(0), trained_like(1)
+    teacher.requires_grad_(False)
+    b = tiny_batch()
+    keep, _ = draw_keep(b["scores"], np.random.default_rng(0), p_noskip=0.0, tau_max=6.0)
+    t_before, s_before = params(teacher), params(student)
+    opt = torch.optim.AdamW(student.parameters(), lr=1e-3)
+    loss = distill_loss(student, teacher, b, keep, teacher_steps=2, gen=torch.Generator().manual_seed(0))
+    assert float(loss.detach()) > 0
+    loss.backward()
+    opt.step()
+    assert changed(s_before, student) and not changed(t_before, teacher)
+    # a student equal to the teacher at one step has nothing to learn from a one-step teacher
+    twin = trained_like(0)
+    zero = distill_loss(twin, teacher, b, keep, teacher_steps=1, gen=torch.Generator().manual_seed(0))
+    assert float(zero) < 1e-10
+
+
+def test_one_adversarial_step_changes_generator_and_discriminator():
+    gen, disc = trained_like(0), Discriminator(8)
+    d_opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
+    g_opt = torch.optim.Adam(gen.parameters(), lr=1e-3)
+    b = tiny_batch()
+    keep, _ = draw_keep(b["scores"], np.random.default_rng(0), p_noskip=0.0, tau_max=6.0)
+    g_before, d_before = params(gen), params(disc)
+    out = adversarial_step(gen, disc, d_opt, b, keep, adv_weight=0.1, gamma=1.0)
+    assert changed(d_before, disc)
+    out["loss"].backward()
+    g_opt.step()
+    assert changed(g_before, gen)
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in out.values())
+
+
+def test_discriminator_sees_only_kept_tokens():
+    """HR detail under skipped tokens changes neither loss: real and fake frames both hold the
+    bicubic base there, and skipped tokens' logits are left out."""
+    b = tiny_batch()
+    keep, _ = draw_keep(b["scores"], np.random.default_rng(0), p_noskip=0.0, tau_max=6.0)
+    assert keep.any() and not keep.all()
+    px = keep.repeat_interleave(16, 2).repeat_interleave(16, 3)[:, :, None].expand_as(b["hr"])  # (B, T, 3, H, W)
+    other = dict(b, hr=torch.where(px, b["hr"], torch.rand_like(b["hr"])))  # new detail under skipped tokens
+
+    def losses(batch):
+        torch.manual_seed(3)
+        disc = Discriminator(8)
+        out = adversarial_step(trained_like(0), disc, torch.optim.SGD(disc.parameters(), lr=0.0), batch, keep,
+                               adv_weight=0.1, gamma=1.0, noise_gen=torch.Generator().manual_seed(0))
+        return [float(out[k]) for k in ("d_loss", "g_adv", "rec", "r1")]
+
+    assert losses(b) == pytest.approx(losses(other), rel=1e-5, abs=1e-7)
+    # ...while detail under kept tokens does change them (the test can fail)
+    moved = dict(b, hr=torch.where(px, torch.rand_like(b["hr"]), b["hr"]))
+    assert losses(b) != pytest.approx(losses(moved), rel=1e-3)

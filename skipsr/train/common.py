@@ -41,10 +41,13 @@ class EMA:
 class Run:
     """Resumable training state in a folder."""
 
-    def __init__(self, folder: str | Path, model, ema: EMA, opt, rng: np.random.Generator):
+    def __init__(self, folder: str | Path, model, ema: EMA, opt, rng: np.random.Generator, extras: dict | None = None):
+        """extras: more objects with `state_dict` / `load_state_dict` to save and resume (a discriminator
+        and its optimiser)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.model, self.ema, self.opt, self.rng = model, ema, opt, rng
+        self.extras = extras or {}
         self.step, self.wall_s = 0, 0.0
         self._t0 = time.perf_counter()
         self.stop = False
@@ -68,6 +71,8 @@ class Run:
         self.opt.load_state_dict(st["opt"])
         self.step, self.wall_s = st["step"], st["wall_s"]
         self.rng.bit_generator.state = st["rng"]
+        for name, obj in self.extras.items():
+            obj.load_state_dict(st["extras"][name])
         torch.set_rng_state(st["torch_rng"])
         log.info("resumed %s at step %d (%.0f s trained)", self.folder, self.step, self.wall_s)
         return True
@@ -78,7 +83,7 @@ class Run:
     def save(self) -> None:
         st = {"model": self.model.state_dict(), "ema": self.ema.model.state_dict(), "opt": self.opt.state_dict(),
               "step": self.step, "wall_s": self.elapsed_s(), "rng": self.rng.bit_generator.state,
-              "torch_rng": torch.get_rng_state()}
+              "torch_rng": torch.get_rng_state(), "extras": {k: v.state_dict() for k, v in self.extras.items()}}
         tmp = self.state_path.with_suffix(".tmp")
         torch.save(st, tmp)
         tmp.replace(self.state_path)

@@ -25,11 +25,16 @@ log = logging.getLogger("skipsr.train.predictor")
 EVAL_TAUS = (2.0, 4.0, 6.0, 8.0)
 
 
-def predictor_loss(model: MaskPredictor, b: dict) -> torch.Tensor:
-    """MSE between predicted and true log1p(d) over all tokens. b['lr']: (B, T, 3, h, w)."""
-    bsz, t = b["lr"].shape[:2]
+def predictor_loss(model: MaskPredictor, b: dict, kind: str = "l1") -> torch.Tensor:
+    """Error between predicted and true log1p(d) over all tokens. b['lr']: (B, T, 3, h, w).
+
+    "l1" regresses the conditional median: a token is then skipped iff it is more likely than not
+    below tau, at every tau at once (the decision the mask makes). "mse" regresses the mean, which
+    the long tail of detailed tokens pulls up, so flat-looking tokens get skipped too rarely.
+    """
     pred = model(b["lr"].flatten(0, 1))  # (B*T/pt, Hg, Wg)
-    return ((pred - torch.log1p(b["scores"].flatten(0, 1))) ** 2).mean()
+    err = pred - torch.log1p(b["scores"].flatten(0, 1))
+    return err.abs().mean() if kind == "l1" else (err**2).mean()
 
 
 @torch.no_grad()
@@ -38,7 +43,8 @@ def validate(model: MaskPredictor, val: dict, taus=EVAL_TAUS) -> dict:
     model.eval()
     pred = model(val["lr"].flatten(0, 1))
     scores = val["scores"].flatten(0, 1)
-    out = {"loss": float(((pred - torch.log1p(scores)) ** 2).mean())}
+    err = pred - torch.log1p(scores)
+    out = {"mse": float((err**2).mean()), "l1": float(err.abs().mean())}
     for tau in taus:
         a = masks.agreement(pred < np.log1p(tau), masks.oracle_mask(scores, tau))
         out[f"f1@{tau:g}"] = a["f1"]
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=160)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--channels", type=int, default=24)
+    ap.add_argument("--blocks", type=int, default=1, help="3x3 convs at token resolution")
+    ap.add_argument("--loss", choices=("l1", "mse"), default="l1")
     ap.add_argument("--zoom-min", type=float, default=0.5, help="augmentation: HR rescale in [zoom-min, 1]")
     ap.add_argument("--jitter", type=float, default=0.1, help="augmentation: brightness/contrast jitter")
     args = ap.parse_args(argv)
@@ -68,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     val = tdata.stack(tdata.batch(val_clips, 32, tdata.SampleConfig(frames=args.frames, size=args.crop),
                                   np.random.default_rng(1234)))  # validation without augmentation
-    model = MaskPredictor(PredictorConfig(channels=args.channels))
+    model = MaskPredictor(PredictorConfig(channels=args.channels, blocks=args.blocks))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     run = Run(args.run, model, EMA(model, decay=0.995), opt, rng)
     run.resume()
 
     def train_step():
-        return {"loss": predictor_loss(model, tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)))}
+        return {"loss": predictor_loss(model, tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)), args.loss)}
 
-    card = lambda: {"id": f"predictor-c{args.channels}-step{run.step}",  # noqa: E731
+    card = lambda: {"id": f"predictor-c{args.channels}b{args.blocks}-{args.loss}-step{run.step}",  # noqa: E731
                     "stage": "mask predictor (log1p detail score)",
                     "data": "virtual-camera clips + real clips of the train split, clean + real-world degradations"}
     fit(run, args, train_step, lambda: validate(run.ema.model, val), card, args.lr, warmup=100)

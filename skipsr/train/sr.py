@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import torch
 
-from skipsr import diffusion
+from skipsr import checkpoint, diffusion
 from skipsr.model import SIZES, SkipSRNet
 from skipsr.tokens import TokenSet, gather
 from skipsr.train import data as tdata
@@ -31,6 +31,40 @@ def draw_keep(scores: torch.Tensor, rng: np.random.Generator, p_noskip: float, t
     taus = [0.0 if rng.random() < p_noskip else float(rng.uniform(0.5, tau_max)) for _ in range(scores.shape[0])]
     keep = scores >= torch.tensor(taus).view(-1, 1, 1, 1)
     return keep, taus
+
+
+def add_clip_args(ap: argparse.ArgumentParser, batch: int, frames: int, crop: int, lr: float, warmup: int) -> None:
+    """The options of every stage that trains an SR model on clip crops with skipping (stages 1-3)."""
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--frames", type=int, default=frames)
+    ap.add_argument("--crop", type=int, default=crop)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--p-noskip", type=float, default=0.25, help="share of clips trained without skipping")
+    ap.add_argument("--tau-max", type=float, default=12.0, help="per clip tau is drawn in [0.5, tau-max]")
+
+
+def load_inputs(args, dev: torch.device, *refs: str):
+    """What a stage (1-3) starts from: the checkpoints `refs` (names or paths) as [(model, card)], the
+    train clips and the fixed validation batch (8 crops, seed 1234). None, after printing why, when a
+    checkpoint or the data is missing."""
+    try:
+        models = [checkpoint.load(checkpoint.resolve(r), dev) for r in refs]
+        train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+    scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
+    val = tdata.stack(tdata.batch(val_clips, 8, scfg, np.random.default_rng(1234)))
+    return models, train_clips, {k: v.to(dev) for k, v in val.items()}
+
+
+def draw_batch(train_clips: list[np.ndarray], args, rng: np.random.Generator, dev: torch.device):
+    """A training batch and its keep mask (B, Tg, Hg, Wg) drawn as in stage 1; None if nothing is kept."""
+    scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
+    b = {k: v.to(dev) for k, v in tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)).items()}
+    keep, _ = draw_keep(b["scores"], rng, args.p_noskip, args.tau_max)
+    return (b, keep) if keep.any() else None
 
 
 def training_tokens(b: dict, keep: torch.Tensor, pt: int) -> tuple[TokenSet, torch.Tensor]:
@@ -47,6 +81,20 @@ def loss_on_batch(model: SkipSRNet, b: dict, keep: torch.Tensor, t: torch.Tensor
     xt = diffusion.add_noise(x0, eps, t_tok)
     x0_hat = model(b["lr"], xt, t, model.prepare(tokens))
     return diffusion.flow_matching_loss(x0_hat, x0)
+
+
+@torch.no_grad()
+def sample_kept(model: SkipSRNet, lr: torch.Tensor, noise: torch.Tensor, prep: dict, steps: int) -> torch.Tensor:
+    """Euler sampling of the kept tokens' residuals, as the pipeline does (shifted schedule).
+
+    lr: (B, T, 3, h, w); noise: (N, 3pt, 16, 16) at t = 1, the tokens `prep` was made for -> (N, 3pt, 16, 16).
+    """
+    bsz = lr.shape[0]
+
+    def denoise(xt: torch.Tensor, t_now: float) -> torch.Tensor:
+        return model(lr, xt, torch.full((bsz,), t_now, device=lr.device), prep)
+
+    return diffusion.sample_euler(denoise, noise, diffusion.schedule(steps))
 
 
 @torch.no_grad()
@@ -71,10 +119,7 @@ def validate(model: SkipSRNet, val: dict, steps_list=(1, 4), seed: int = 0, deta
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(zero.shape, generator=g)
     for steps in steps_list:
-        def denoise(xt, t_now):
-            return model(val["lr"], xt, torch.full((hr.shape[0],), t_now), prep)
-
-        res = diffusion.sample_euler(denoise, noise.clone(), diffusion.schedule(steps))
+        res = sample_kept(model, val["lr"], noise.clone(), prep, steps)
         out[f"psnr_{steps}step"] = psnr_tokens(res, everything)
         out[f"psnr_{steps}step_detail"] = psnr_tokens(res, detail)
     return out
@@ -84,26 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.train.sr", description=__doc__.split("\n\n")[0])
     add_common_args(ap, run="runs/sr", steps=6000, log_every=20, val_every=250, save_every=100)
     ap.add_argument("--size-name", default="cpu", choices=sorted(SIZES))
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--frames", type=int, default=4)
-    ap.add_argument("--crop", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=4e-4)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--p-noskip", type=float, default=0.25)
-    ap.add_argument("--tau-max", type=float, default=12.0)
+    add_clip_args(ap, batch=8, frames=4, crop=128, lr=4e-4, warmup=200)
     ap.add_argument("--p-t1", type=float, default=0.15, help="share of clips trained at t = 1 (one-step end)")
+    ap.add_argument("--init", metavar="NAME|PATH", help="start from this checkpoint's weights (fine-tuning)")
     args = ap.parse_args(argv)
     rng = setup(args)
     dev = torch.device(args.device)
-    scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
-    try:
-        train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
+    inputs = load_inputs(args, dev, *([args.init] if args.init else []))
+    if inputs is None:
         return 1
-    val = tdata.stack(tdata.batch(val_clips, 8, scfg, np.random.default_rng(1234)))
-    val = {k: v.to(dev) for k, v in val.items()}
-    model = SkipSRNet(SIZES[args.size_name]).to(dev)
+    inits, train_clips, val = inputs
+    model, init_card = inits[0] if inits else (SkipSRNet(SIZES[args.size_name]).to(dev), {})
+    if args.init:
+        log.info("initialised from %s", init_card.get("id"))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
     run = Run(args.run, model, EMA(model), opt, rng)
     run.resume()
@@ -111,16 +149,16 @@ def main(argv: list[str] | None = None) -> int:
              run.step, args.steps)
 
     def train_step():
-        b = {k: v.to(dev) for k, v in tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)).items()}
-        keep, _ = draw_keep(b["scores"], rng, args.p_noskip, args.tau_max)
-        if not keep.any():
+        drawn = draw_batch(train_clips, args, rng, dev)
+        if drawn is None:
             return None
+        b, keep = drawn
         t = diffusion.sample_t(args.batch)
         t = torch.where(torch.rand(args.batch) < args.p_t1, torch.ones_like(t), t).to(dev)
         return {"loss": loss_on_batch(model, b, keep, t), "kept": float(keep.float().mean())}
 
-    card = lambda: {"id": f"skipsr-{args.size_name}-step{run.step}",  # noqa: E731
-                    "stage": "sr (flow matching, trained with skipping)",
+    card = lambda: {"id": f"skipsr-{args.size_name}{'-ft' if args.init else ''}-step{run.step}",  # noqa: E731
+                    "stage": "sr (flow matching, trained with skipping)", "init": init_card.get("id"),
                     "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
     fit(run, args, train_step, lambda: validate(run.ema.model, val), card, args.lr, args.warmup, clip_grad=1.0)
     return 0

@@ -1,0 +1,160 @@
+"""Stage 3: adversarial post-training of the one-step model (DESIGN section 6.3).
+
+    python -m skipsr.train.adversarial --run runs/adversarial --steps 600 [--init distilled]
+
+Generator: the one-step model (t = 1 -> x0), initialised from the distilled checkpoint, trained
+with skipping as in stage 1. Discriminator: a small per-frame conv net on HR frames conditioned on
+the LR through its bicubic base, one logit per token. Losses (Huang et al. 2024, "The GAN is dead;
+long live the GAN!", R3GAN):
+    D: softplus(-(D(real) - D(fake)))  + gamma/2 (R1 + R2)     relativistic pairing, zero-centred
+    G: softplus(-(D(fake) - D(real)))  * adv_weight  + MSE(x0_hat, HR residual) on kept tokens
+where R1 / R2 are the squared input-gradient norms of D at the real / fake frames.
+
+Skipping: the skipped tokens of a fake frame are the bicubic base, and so are those of the real
+frame it is paired with (its HR detail is removed there), and the logits of skipped tokens are
+left out of both losses: the discriminator only judges what the transformer produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from skipsr.tokens import TokenSet, scatter_add
+from skipsr.train import sr
+from skipsr.train.common import EMA, Run, add_common_args, fit, setup
+
+log = logging.getLogger("skipsr.train.adversarial")
+
+RESIDUAL_GAIN = 8.0  # the HR residual is small (~0.02 RMS): D sees it amplified
+
+
+class Discriminator(nn.Module):
+    """(N, 3, H, W) frame + (N, 3, H, W) bicubic base -> (N, H/16, W/16) logits, one per token."""
+
+    def __init__(self, channels: int = 32):
+        super().__init__()
+        c = channels
+        widths = [c, c, 2 * c, 2 * c, 4 * c]
+        layers: list[nn.Module] = [nn.Conv2d(6, widths[0], 3, padding=1), nn.LeakyReLU(0.2)]
+        for a, b in zip(widths[:-1], widths[1:]):  # four stride-2 convs: 16 HR pixels per logit
+            layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(widths[-1], widths[-1], 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 1, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, frame: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([(frame - base) * RESIDUAL_GAIN, base * 2 - 1], dim=1)  # (N, 6, H, W)
+        return self.net(x)[:, 0]
+
+
+def residual_frames(x0_hat: torch.Tensor, tokens: TokenSet, shape: tuple, pt: int) -> torch.Tensor:
+    """Kept-token residuals (N, 3pt, 16, 16) -> residual video (B, T, 3, H, W), zero on skipped tokens."""
+    canvas = torch.zeros(shape, dtype=x0_hat.dtype, device=x0_hat.device)
+    return scatter_add(canvas, x0_hat, tokens, 16, pt)
+
+
+def token_pixels(keep: torch.Tensor, pt: int) -> torch.Tensor:
+    """(B, Tg, Hg, Wg) bool -> (B, Tg*pt, 1, Hg*16, Wg*16) float pixel mask."""
+    m = keep.float().repeat_interleave(pt, 1).repeat_interleave(16, 2).repeat_interleave(16, 3)
+    return m[:, :, None]
+
+
+def masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return (x * w).sum() / w.sum().clamp(min=1)
+
+
+def gradient_penalty(disc: Discriminator, frame: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of dD/dframe (R1 at real frames, R2 at fake ones)."""
+    frame = frame.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(disc(frame, base).sum(), frame, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: float, gamma: float,
+                     noise_gen: torch.Generator | None = None) -> dict:
+    """One discriminator update, then the generator's loss (returned, not stepped)."""
+    pt = gen.cfg.pt
+    tokens = TokenSet.from_keep(keep)
+    prep = gen.prepare(tokens)
+    eps = torch.randn((tokens.n, 3 * pt, 16, 16), generator=noise_gen, device=b["lr"].device)
+    x0_hat = gen(b["lr"], eps, torch.ones(b["lr"].shape[0], device=eps.device), prep)  # (N, 3pt, 16, 16)
+    hr, base = b["hr"], b["base"]  # (B, T, 3, H, W)
+    kpx = token_pixels(keep, pt)  # (B, T, 1, H, W)
+    real = (base + (hr - base) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
+    fake = (base + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
+    base_f = base.flatten(0, 1)
+    w = keep.repeat_interleave(pt, 1).flatten(0, 1).float()  # (B*T, Hg, Wg): logits of kept tokens
+
+    disc.requires_grad_(True)
+    d_real, d_fake = disc(real, base_f), disc(fake.detach(), base_f)
+    d_loss = masked_mean(F.softplus(-(d_real - d_fake)), w)
+    r1, r2 = gradient_penalty(disc, real, base_f), gradient_penalty(disc, fake, base_f)
+    d_opt.zero_grad(set_to_none=True)
+    (d_loss + gamma / 2 * (r1 + r2)).backward()
+    d_opt.step()
+
+    disc.requires_grad_(False)
+    g_adv = masked_mean(F.softplus(-(disc(fake, base_f) - disc(real, base_f))), w)
+    rec = ((x0_hat - sr.training_tokens(b, keep, pt)[1]) ** 2).mean()
+    return {"loss": rec + adv_weight * g_adv, "rec": rec, "g_adv": g_adv, "d_loss": d_loss, "r1": r1, "r2": r2}
+
+
+@torch.no_grad()
+def detail_energy(model, val: dict, detail_tau: float = 4.0) -> dict:
+    """Validation: PSNR (sr.validate, one step) and how much residual energy the output has on detail
+    tokens relative to the true HR residual (1 = as much detail as the HR; regression blur < 1)."""
+    out = sr.validate(model, val, (1,))
+    tokens = TokenSet.from_keep(torch.ones(val["scores"].shape, dtype=torch.bool))
+    prep = model.prepare(tokens)
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn((tokens.n, 3 * model.cfg.pt, 16, 16), generator=g)
+    res = model(val["lr"], eps, torch.ones(val["lr"].shape[0]), prep)
+    true = sr.training_tokens(val, tokens.keep, model.cfg.pt)[1]
+    rows = (val["scores"] >= detail_tau).reshape(-1)
+    out["energy_ratio_detail"] = float(res[rows].pow(2).mean() / true[rows].pow(2).mean())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m skipsr.train.adversarial", description=__doc__.split("\n\n")[0])
+    add_common_args(ap, run="runs/adversarial", steps=600, log_every=10, val_every=100, save_every=50)
+    ap.add_argument("--init", default="distilled", help="one-step checkpoint to start from (name or path)")
+    sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=2e-5, warmup=20)  # --lr: the generator's
+    ap.add_argument("--d-lr", type=float, default=1e-4)
+    ap.add_argument("--d-channels", type=int, default=32)
+    ap.add_argument("--adv-weight", type=float, default=0.02)
+    ap.add_argument("--gamma", type=float, default=1.0, help="R1/R2 weight")
+    args = ap.parse_args(argv)
+    rng = setup(args)
+    dev = torch.device(args.device)
+    inputs = sr.load_inputs(args, dev, args.init)
+    if inputs is None:
+        return 1
+    [(gen, icard)], train_clips, val = inputs
+    disc = Discriminator(args.d_channels).to(dev)
+    d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.0, 0.99))
+    opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    run = Run(args.run, gen, EMA(gen, decay=0.99), opt, rng, extras={"disc": disc, "d_opt": d_opt})
+    run.resume()
+
+    def train_step():
+        drawn = sr.draw_batch(train_clips, args, rng, dev)
+        if drawn is None:
+            return None
+        return adversarial_step(gen, disc, d_opt, *drawn, args.adv_weight, args.gamma)
+
+    card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d-step{run.step}",  # noqa: E731
+                    "stage": f"one-step, adversarial post-training of {icard.get('id')}",
+                    "init": icard.get("id"), "default_steps": 1,
+                    "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
+    fit(run, args, train_step, lambda: detail_energy(run.ema.model, val), card, args.lr, args.warmup, clip_grad=1.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
