@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from skipsr import resize
-from skipsr.video import read_video, write_video
+from skipsr.video import read_yuv420_exact, write_video
 
 SCALES = (2, 4)
 
@@ -71,7 +71,7 @@ def h264_roundtrip(frames: np.ndarray, crf: int, fps: int = 24) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="skipsr-h264-") as tmp:
         path = Path(tmp) / "lr.mp4"
         write_video(path, padded, fps=fps, crf=crf, deterministic=True)  # seeded chain: bit-identical
-        out = read_video(path)
+        out = read_yuv420_exact(path)  # swscale's decode would darken the LR by ~1.2 levels
     return out[:, :h, :w]
 
 

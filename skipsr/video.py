@@ -191,6 +191,52 @@ def iter_chunks(
         container.close()
 
 
+def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB, H and W even -> one I420 frame (H * 3/2, W) uint8, BT.601 limited range,
+    rounded; chroma is the mean of each 2x2 block."""
+    h, w, _ = rgb.shape
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    u, v = (p.reshape(h // 2, 2, w // 2, 2).mean((1, 3)) for p in (u, v))  # (H/2, W/2) each
+    planes = [y.reshape(-1), u.reshape(-1), v.reshape(-1)]
+    return np.clip(np.rint(np.concatenate(planes)), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+
+
+def yuv420_to_rgb(i420: np.ndarray, height: int, width: int) -> np.ndarray:
+    """One I420 frame (H * 3/2, W) uint8, BT.601 limited range -> (H, W, 3) uint8, rounded.
+
+    swscale's yuv420p -> rgb24 path in this build truncates instead of rounding: its RGB comes out
+    ~1.2 levels darker on average (measured; neutral grays are exact). Where that bias matters (the
+    H.264 step of the degradation, whose output is compared with its input) use this instead.
+    Chroma is upsampled by pixel replication.
+    """
+    y = i420[:height].astype(np.float32)
+    c = i420[height:].reshape(2, height // 2, width // 2).astype(np.float32)
+    u, v = (p.repeat(2, 0).repeat(2, 1) for p in c)  # (H, W) each
+    y, u, v = (y - 16) * (255 / 219), (u - 128) * (255 / 224), (v - 128) * (255 / 224)
+    rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def read_yuv420_exact(path: str | os.PathLike) -> np.ndarray:
+    """Decode an even-sized yuv420p (BT.601, limited range) video, converted with `yuv420_to_rgb`."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        frames = []
+        for frame in _decode(container, stream, str(path)):
+            if frame.format.name != "yuv420p":
+                raise VideoError(f"{Path(path).name}: expected yuv420p frames, got {frame.format.name}")
+            frames.append(yuv420_to_rgb(frame.to_ndarray(), frame.height, frame.width))
+    finally:
+        container.close()
+    if not frames:
+        raise VideoError(f"{Path(path).name} has 0 decodable frames")
+    return np.stack(frames)
+
+
 def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
     """Decode a whole (short) video into one (T, H, W, 3) uint8 array. Use iter_chunks for long ones."""
     return np.concatenate(list(iter_chunks(path, chunk_frames=32, max_frames=max_frames)))
@@ -252,10 +298,14 @@ class VideoWriter:
         if frames.shape[1:3] != self._size:
             raise ValueError(f"frame size changed from {self._size} to {frames.shape[1:3]}")
         for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             # Convert here rather than inside encode(): the encoder's implicit conversion was seen
-            # to give different output for identical input.
-            frame = frame.reformat(format=self._stream.pix_fmt)
+            # to give different output for identical input. 4:2:0 is converted in numpy (rounded,
+            # deterministic; swscale's fast path is not exact), 4:4:4 by swscale.
+            if self._stream.pix_fmt == "yuv420p":
+                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(rgb), format="yuv420p")
+            else:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                frame = frame.reformat(format=self._stream.pix_fmt)
             frame.pts = self.frames_written
             self._container.mux(self._stream.encode(frame))
             self.frames_written += 1
