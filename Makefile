@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+# Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
+DISTILL_ARGS := --steps 500
+ADV_ARGS := --steps 300 --adv-weight 0.002
+TAUS := 2 3 4 5 6 8
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup demo test test-fast data train evaluate results clean
@@ -29,20 +33,26 @@ data: setup
 	$(PY) -m skipsr.data fetch
 	$(PY) -m skipsr.data clips
 
-# The shipped CPU models: the exact settings they were trained with (resumable; ~1 h each on 2 cores).
+# The shipped CPU models: the exact settings they were trained with (resumable; see checkpoints/README.md).
 train: data
 	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
-	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 3000 --channels 32 --threads 1
-	cp runs/sr/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr/model.json checkpoints/skipsr_cpu.json
+	$(PY) -m skipsr.train.sr --run runs/sr_ft --init runs/sr/model.safetensors --steps 800 --batch 6 --frames 6 --crop 160 --lr 1e-4 --warmup 50 --p-t1 0.3 --val-every 200
+	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 3000 --channels 32 --blocks 3 --loss l1 --threads 1
+	cp runs/sr_ft/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr_ft/model.json checkpoints/skipsr_cpu.json
 	cp runs/predictor/model.safetensors checkpoints/predictor_cpu.safetensors && cp runs/predictor/model.json checkpoints/predictor_cpu.json
+	$(PY) -m skipsr.evaluate --model multistep --choose-steps 1 2 4 --write-card
+	$(PY) -m skipsr.train.distill --run runs/distill --teacher multistep $(DISTILL_ARGS)
+	cp runs/distill/model.safetensors checkpoints/skipsr_distilled_cpu.safetensors && cp runs/distill/model.json checkpoints/skipsr_distilled_cpu.json
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial --init distilled $(ADV_ARGS)
+	cp runs/adversarial/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial/model.json checkpoints/skipsr_adversarial_cpu.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup
-	$(PY) -m skipsr.evaluate --oracle --write-card
+	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --oracle --taus $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the shipped example clips (the app's curves).
 results: setup
-	$(PY) -m analysis.sweep --clips examples/*.mp4 --taus 2 4 6 8 --mask predicted oracle --frames 12 --results results
+	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --taus 2 4 6 8 --mask predicted oracle --frames 12 --results results
 
 clean:
 	rm -rf demo_out .pytest_cache

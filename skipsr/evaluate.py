@@ -113,6 +113,22 @@ def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: b
     return best, out
 
 
+TABLE_COLUMNS = (("skip_ratio", "skip ratio", 2), ("psnr_y", "PSNR-Y", 2), ("psnr_y_detail", "PSNR-Y detail tokens", 2),
+                 ("ssim_y", "SSIM-Y", 3), ("vmaf", "VMAF", 1), ("psnr_y_vs_noskip", "PSNR-Y vs no-skip", 1),
+                 ("pred_f1", "predictor F1", 3), ("seam_error", "seam error", 2))
+
+
+def markdown_table(summary: dict) -> str:
+    """The validation summary (a model card's `validation.summary`) as a markdown table."""
+    lines = ["| run | " + " | ".join(label for _, label, _ in TABLE_COLUMNS) + " |",
+             "|---" * (len(TABLE_COLUMNS) + 1) + "|"]
+    for run, numbers in summary.items():
+        numbers = {"skip_ratio": 1.0 if run == "bicubic" else None, **numbers}
+        cells = [f"{numbers[k]:.{d}f}" if numbers.get(k) is not None else "-" for k, _, d in TABLE_COLUMNS]
+        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 REFERENCE_CLIP = datamod.EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
 REFERENCE_FRAMES = 6
 
@@ -144,12 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--oracle", action="store_true", help="also evaluate the oracle mask")
     ap.add_argument("--no-vmaf", action="store_true")
     ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
+    ap.add_argument("--table", action="store_true",
+                    help="print the validation numbers stored in the model's card as a markdown table (no run)")
     ap.add_argument("--choose-steps", type=int, nargs="+", metavar="N",
                     help="instead: no-skip quality at each step count; the best PSNR-Y becomes the card's "
                          "default_steps with --write-card")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.table:
+        try:
+            card = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        v = card.get("validation")
+        if not v:
+            print(f"error: the card of {card.get('id')} has no validation numbers: run --write-card first",
+                  file=sys.stderr)
+            return 1
+        print(f"{v['model']} at {v['steps']} step(s), predictor {v['predictor']}, default tau {v['default_tau']:g}; "
+              f"{v['command']}\n\n{markdown_table(v['summary'])}")
+        return 0
     try:
         model, card = checkpoint.load_default_model(args.checkpoint)
         predictor, pcard = checkpoint.load_default_predictor(args.predictor)

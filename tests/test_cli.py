@@ -55,3 +55,17 @@ def test_bad_input_gets_a_one_line_error(tmp_path):
     src = write_raw(tmp_path / "hr.mp4", pattern(2, 32, 32))
     res = run("mask", src, "--tau", -1)
     assert res.returncode == 2 and "tau" in res.stderr
+
+
+def test_upscale_picks_a_shipped_model_by_name_at_its_default_steps(tmp_path):
+    from skipsr import checkpoint
+
+    lr = write_raw(tmp_path / "lr.mp4", pattern(2, 32, 48), codec_options={"crf": "0"})
+    for name in checkpoint.MODELS:
+        res = run("upscale", lr, tmp_path / f"{name}.mp4", "--model", name, "--tau", 4, "--json")
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        card = checkpoint.read_card(checkpoint.MODELS[name])
+        assert out["model"] == card["id"] and out["steps"] == checkpoint.default_steps(card)
+    res = run("upscale", lr, tmp_path / "x.mp4", "--model", "no-such-model")
+    assert res.returncode == 2 and "no-such-model" in res.stderr

@@ -183,3 +183,21 @@ def test_seam_error_sees_an_edge_the_composition_adds():
     assert metrics.seam_error(out, ref, skip) == pytest.approx(10.0)
     assert metrics.seam_error(ref, ref, skip) == 0.0
     assert metrics.seam_error(out, ref, torch.zeros_like(skip)) is None
+
+
+def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
+    from analysis import plots
+
+    checkpoint.save(tiny_model(CFG, seed=7), tiny_setup / "m2.safetensors", {"id": "tiny-two-step", "default_steps": 2})
+    results = tiny_setup / "results_models"
+    cmd = [sys.executable, "-m", "analysis.sweep", "--clips", str(tiny_setup / "c1.mp4"), "--taus", "2",
+           "--mask", "oracle", "--frames", "3", "--no-vmaf", "--results", str(results),
+           "--models", str(tiny_setup / "m.safetensors"), str(tiny_setup / "m2.safetensors")]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    df = ResultsStore(results).read()
+    assert len(df) == 4  # 2 models x (no-skip + tau 2)
+    assert dict(df.groupby("model_id")["steps"].first()) == {"tiny": 1, "tiny-two-step": 2}
+    assert len(plots.models_vs_tau(df, "psnr_y", mask="oracle").data) == 2  # one line per model
+    assert set(plots.model_means(df, "oracle")["tau"]) == {0.0, 2.0}
+    assert len(plots.models_vs_tau(df, "vmaf").data) == 0  # not measured (--no-vmaf): an empty figure

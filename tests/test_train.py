@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from media import pattern
+from test_model import tiny_model
 from skipsr import checkpoint
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.predictor import MaskPredictor
@@ -142,16 +143,6 @@ def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     assert any("loss" in r for r in rows) and any(k.startswith("val_") for r in rows for k in r)
 
 
-def trained_like(seed=0) -> SkipSRNet:
-    """A tiny model whose output depends on its input (a fresh one outputs zeros: zero-init head)."""
-    torch.manual_seed(seed)
-    model = SkipSRNet(CFG)
-    for p in model.parameters():
-        if p.ndim > 1:
-            torch.nn.init.normal_(p, std=0.05)
-    return model
-
-
 def params(model) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.parameters()]
 
@@ -161,7 +152,7 @@ def changed(before, model) -> bool:
 
 
 def test_one_distillation_step_changes_the_student_only():
-    teacher, student = trained_like(0), trained_like(1)
+    teacher, student = tiny_model(CFG, 0), tiny_model(CFG, 1)
     teacher.requires_grad_(False)
     b = tiny_batch()
     keep, _ = draw_keep(b["scores"], np.random.default_rng(0), p_noskip=0.0, tau_max=6.0)
@@ -173,13 +164,13 @@ def test_one_distillation_step_changes_the_student_only():
     opt.step()
     assert changed(s_before, student) and not changed(t_before, teacher)
     # a student equal to the teacher at one step has nothing to learn from a one-step teacher
-    twin = trained_like(0)
+    twin = tiny_model(CFG, 0)
     zero = distill_loss(twin, teacher, b, keep, teacher_steps=1, gen=torch.Generator().manual_seed(0))
     assert float(zero) < 1e-10
 
 
 def test_one_adversarial_step_changes_generator_and_discriminator():
-    gen, disc = trained_like(0), Discriminator(8)
+    gen, disc = tiny_model(CFG, 0), Discriminator(8)
     d_opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
     g_opt = torch.optim.Adam(gen.parameters(), lr=1e-3)
     b = tiny_batch()
@@ -205,7 +196,7 @@ def test_discriminator_sees_only_kept_tokens():
     def losses(batch):
         torch.manual_seed(3)
         disc = Discriminator(8)
-        out = adversarial_step(trained_like(0), disc, torch.optim.SGD(disc.parameters(), lr=0.0), batch, keep,
+        out = adversarial_step(tiny_model(CFG, 0), disc, torch.optim.SGD(disc.parameters(), lr=0.0), batch, keep,
                                adv_weight=0.1, gamma=1.0, noise_gen=torch.Generator().manual_seed(0))
         return [float(out[k]) for k in ("d_loss", "g_adv", "rec", "r1")]
 

@@ -8,7 +8,9 @@ the LR through its bicubic base, one logit per token. Losses (Huang et al. 2024,
 long live the GAN!", R3GAN):
     D: softplus(-(D(real) - D(fake)))  + gamma/2 (R1 + R2)     relativistic pairing, zero-centred
     G: softplus(-(D(fake) - D(real)))  * adv_weight  + MSE(x0_hat, HR residual) on kept tokens
-where R1 / R2 are the squared input-gradient norms of D at the real / fake frames.
+where R1 / R2 are the squared input-gradient norms of D at the real / fake frames, computed every
+`--reg-every` steps with gamma scaled by that interval (lazy regularisation, as in StyleGAN2; the
+logged r1 / r2 are means over steps, zeros included).
 
 Skipping: the skipped tokens of a fake frame are the bicubic base, and so are those of the real
 frame it is paired with (its HR detail is removed there), and the logits of skipped tokens are
@@ -37,11 +39,11 @@ RESIDUAL_GAIN = 8.0  # the HR residual is small (~0.02 RMS): D sees it amplified
 class Discriminator(nn.Module):
     """(N, 3, H, W) frame + (N, 3, H, W) bicubic base -> (N, H/16, W/16) logits, one per token."""
 
-    def __init__(self, channels: int = 32):
+    def __init__(self, channels: int = 16):
         super().__init__()
         c = channels
-        widths = [c, c, 2 * c, 2 * c, 4 * c]
-        layers: list[nn.Module] = [nn.Conv2d(6, widths[0], 3, padding=1), nn.LeakyReLU(0.2)]
+        widths = [6, c, 2 * c, 4 * c, 4 * c]
+        layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):  # four stride-2 convs: 16 HR pixels per logit
             layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         layers += [nn.Conv2d(widths[-1], widths[-1], 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 1, 1)]
@@ -69,15 +71,18 @@ def masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(disc: Discriminator, frame: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """Mean squared norm of dD/dframe (R1 at real frames, R2 at fake ones)."""
+    """Mean squared norm of D's gradient w.r.t. the residual it sees (R1 at real frames, R2 at fake
+    ones), i.e. w.r.t. (frame - base) * RESIDUAL_GAIN: gamma keeps its usual meaning at that scale."""
     frame = frame.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(disc(frame, base).sum(), frame, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    return grad.pow(2).flatten(1).sum(1).mean() / RESIDUAL_GAIN**2
 
 
 def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: float, gamma: float,
-                     noise_gen: torch.Generator | None = None) -> dict:
-    """One discriminator update, then the generator's loss (returned, not stepped)."""
+                     noise_gen: torch.Generator | None = None, regularise: bool = True) -> dict:
+    """One discriminator update, then the generator's loss (returned, not stepped).
+
+    regularise=False skips R1/R2 on this step (lazy regularisation: pass a gamma scaled by the interval)."""
     pt = gen.cfg.pt
     tokens = TokenSet.from_keep(keep)
     prep = gen.prepare(tokens)
@@ -93,7 +98,9 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     disc.requires_grad_(True)
     d_real, d_fake = disc(real, base_f), disc(fake.detach(), base_f)
     d_loss = masked_mean(F.softplus(-(d_real - d_fake)), w)
-    r1, r2 = gradient_penalty(disc, real, base_f), gradient_penalty(disc, fake, base_f)
+    zero = torch.zeros((), device=real.device)
+    r1, r2 = ((gradient_penalty(disc, real, base_f), gradient_penalty(disc, fake, base_f)) if regularise
+              else (zero, zero))
     d_opt.zero_grad(set_to_none=True)
     (d_loss + gamma / 2 * (r1 + r2)).backward()
     d_opt.step()
@@ -125,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(ap, run="runs/adversarial", steps=600, log_every=10, val_every=100, save_every=50)
     ap.add_argument("--init", default="distilled", help="one-step checkpoint to start from (name or path)")
     sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=2e-5, warmup=20)  # --lr: the generator's
-    ap.add_argument("--d-lr", type=float, default=1e-4)
-    ap.add_argument("--d-channels", type=int, default=32)
+    ap.add_argument("--d-lr", type=float, default=2e-4)
+    ap.add_argument("--d-channels", type=int, default=16)
     ap.add_argument("--adv-weight", type=float, default=0.02)
-    ap.add_argument("--gamma", type=float, default=1.0, help="R1/R2 weight")
+    ap.add_argument("--gamma", type=float, default=0.1, help="R1/R2 weight")
+    ap.add_argument("--reg-every", type=int, default=4, help="lazy R1/R2: every N steps, weight x N")
     args = ap.parse_args(argv)
     rng = setup(args)
     dev = torch.device(args.device)
@@ -146,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         drawn = sr.draw_batch(train_clips, args, rng, dev)
         if drawn is None:
             return None
-        return adversarial_step(gen, disc, d_opt, *drawn, args.adv_weight, args.gamma)
+        lazy = run.step % args.reg_every == 0
+        return adversarial_step(gen, disc, d_opt, *drawn, args.adv_weight, args.gamma * args.reg_every,
+                                regularise=lazy)
 
     card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d-step{run.step}",  # noqa: E731
                     "stage": f"one-step, adversarial post-training of {icard.get('id')}",
