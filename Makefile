@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 # Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
 DISTILL_ARGS := --steps 500
 ADV_ARGS := --steps 300 --adv-weight 0.002
-TAUS := 2 3 4 5 6 8
+TAUS := 2 2.5 3 4 5 6 8
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup demo test test-fast data train evaluate results clean

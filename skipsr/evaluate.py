@@ -32,7 +32,7 @@ from skipsr.video import read_video
 
 log = logging.getLogger("skipsr.evaluate")
 
-TAUS = (2.0, 4.0, 6.0, 8.0)
+TAUS = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 
 
 def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, np.ndarray]]:
