@@ -198,7 +198,7 @@ def test_discriminator_sees_only_kept_tokens():
         disc = Discriminator(8)
         out = adversarial_step(tiny_model(CFG, 0), disc, torch.optim.SGD(disc.parameters(), lr=0.0), batch, keep,
                                adv_weight=0.1, gamma=1.0, noise_gen=torch.Generator().manual_seed(0))
-        return [float(out[k]) for k in ("d_loss", "g_adv", "rec", "r1")]
+        return [float(out[k].detach()) for k in ("d_loss", "g_adv", "rec", "r1")]
 
     assert losses(b) == pytest.approx(losses(other), rel=1e-5, abs=1e-7)
     # ...while detail under kept tokens does change them (the test can fail)
