@@ -1,6 +1,6 @@
 """Stage 3: adversarial post-training of the one-step model (DESIGN section 6.3).
 
-    python -m skipsr.train.adversarial --run runs/adversarial --steps 600 [--init distilled]
+    python -m skipsr.train.adversarial --run runs/adversarial --steps 300 [--init distilled] [--adv-weight 0.002]
 
 Generator: the one-step model (t = 1 -> x0), initialised from the distilled checkpoint, trained
 with skipping as in stage 1. Discriminator: a small per-frame conv net on HR frames conditioned on
@@ -129,12 +129,12 @@ def detail_energy(model, val: dict, detail_tau: float = 4.0) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.train.adversarial", description=__doc__.split("\n\n")[0])
-    add_common_args(ap, run="runs/adversarial", steps=600, log_every=10, val_every=100, save_every=50)
+    add_common_args(ap, run="runs/adversarial", steps=300, log_every=10, val_every=100, save_every=50)
     ap.add_argument("--init", default="distilled", help="one-step checkpoint to start from (name or path)")
     sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=2e-5, warmup=20)  # --lr: the generator's
     ap.add_argument("--d-lr", type=float, default=2e-4)
     ap.add_argument("--d-channels", type=int, default=16)
-    ap.add_argument("--adv-weight", type=float, default=0.02)
+    ap.add_argument("--adv-weight", type=float, default=0.002, help="GAN weight next to the MSE (0.01 painted texture)")
     ap.add_argument("--gamma", type=float, default=0.1, help="R1/R2 weight")
     ap.add_argument("--reg-every", type=int, default=4, help="lazy R1/R2: every N steps, weight x N")
     args = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """Stage 2: a one-step model distilled from the multi-step model (DESIGN section 6.2).
 
-    python -m skipsr.train.distill --run runs/distill --steps 1500 [--teacher multistep] [--teacher-steps 4]
+    python -m skipsr.train.distill --run runs/distill --steps 500 [--teacher multistep] [--teacher-steps 2]
 
 The student starts as a copy of the teacher. Per batch both see the same kept tokens (skipping as
 in stage 1: per clip a random tau, sometimes 0) and the same noise; the teacher samples with its
@@ -37,7 +37,7 @@ def distill_loss(student, teacher, b: dict, keep: torch.Tensor, teacher_steps: i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.train.distill", description=__doc__.split("\n\n")[0])
-    add_common_args(ap, run="runs/distill", steps=1500, log_every=20, val_every=250, save_every=100)
+    add_common_args(ap, run="runs/distill", steps=500, log_every=20, val_every=250, save_every=100)
     ap.add_argument("--teacher", default="multistep", help="multi-step checkpoint (name or path)")
     ap.add_argument("--teacher-steps", type=int, help="Euler steps of the teacher (default: its card's default_steps)")
     sr.add_clip_args(ap, batch=6, frames=6, crop=160, lr=1e-4, warmup=50)
