@@ -103,7 +103,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn
 
 
 def _load_default(path, default: Path, fresh: Callable[[], torch.nn.Module], kind: str, seed: int, what: str):
-    path = resolve(path) if path else default
+    path = Path(path) if path else default
     if path.exists():
         return load(path)
     if path != default:
@@ -116,7 +116,8 @@ def _load_default(path, default: Path, fresh: Callable[[], torch.nn.Module], kin
 
 def load_default_model(path: str | Path | None = None, seed: int = 0) -> tuple[SkipSRNet, dict]:
     """The shipped SR model (or `path`); a seeded random init with a warning when none exists."""
-    return _load_default(path, DEFAULT_MODEL, lambda: SkipSRNet(ModelConfig()), "skipsr", seed, "outputs ~ bicubic")
+    return _load_default(resolve(path), DEFAULT_MODEL, lambda: SkipSRNet(ModelConfig()), "skipsr", seed,
+                         "outputs ~ bicubic")
 
 
 def load_default_predictor(path: str | Path | None = None, seed: int = 0) -> tuple[MaskPredictor, dict]:

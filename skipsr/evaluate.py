@@ -101,12 +101,10 @@ def choose_default_tau(summary: dict, taus, max_psnr_drop: float = 0.1, max_vmaf
 
 def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = True) -> tuple[int, dict]:
     """No-skip quality (mean over clips) at each step count -> (the step count with the best PSNR-Y, numbers)."""
+    prepared = [measure.prepare_clip(hr, pipe.cfg.scale, "bicubic", seed) for _, hr in clips]
     out = {}
     for steps in steps_list:
-        rows = []
-        for _, hr in clips:
-            clip = measure.prepare_clip(hr, pipe.cfg.scale, "bicubic", seed)
-            rows.append(measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0])
+        rows = [measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0] for clip in prepared]
         out[str(steps)] = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_y", "vmaf", "t_total_s")
                            if all(r.get(k) is not None for r in rows)}
     best = max(steps_list, key=lambda s: out[str(s)]["psnr_y"])
@@ -190,14 +188,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     args.steps = args.steps or checkpoint.default_steps(card)
+    command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
     pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
     if args.choose_steps:
         best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, not args.no_vmaf)
         result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}
         if args.write_card:
-            c = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
-            c.update(result, steps_command="python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv))
-            checkpoint.card_path(checkpoint.resolve(args.checkpoint)).write_text(json.dumps(c, indent=1))
+            model_path = checkpoint.resolve(args.checkpoint)
+            c = checkpoint.read_card(model_path)
+            c.update(result, steps_command=command)
+            checkpoint.card_path(model_path).write_text(json.dumps(c, indent=1))
         print(json.dumps(result, indent=None if args.json else 1))
         return 0
     t0 = time.perf_counter()
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
               "degradation": "realistic" if args.realistic else "bicubic", "clips": list(rows),
               "frames": args.frames, "default_tau": default_tau, "default_tau_bars": bars, "summary": summary,
               "per_clip": rows,
-              "command": "python -m skipsr.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "command": command,
               "wall_s": round(time.perf_counter() - t0, 1)}
     result["reference"] = reference_numbers(pipe, default_tau, args.steps, args.seed)
     if args.write_card:

@@ -100,9 +100,9 @@ def agreement(pred_skip: torch.Tensor, oracle_skip: torch.Tensor) -> dict[str, f
 
 
 def mask_to_pixels(skip: torch.Tensor, frames: int, height: int, width: int, token: int = TOKEN_PX, pt: int = 1) -> torch.Tensor:
-    """Token mask (Tg, Hg, Wg) -> pixel mask (T, H, W), cropped to the real video size."""
-    m = skip.repeat_interleave(pt, 0).repeat_interleave(token, 1).repeat_interleave(token, 2)
-    return m[:frames, :height, :width]
+    """Token mask (..., Tg, Hg, Wg) -> pixel mask (..., T, H, W), cropped to the real video size."""
+    m = skip.repeat_interleave(pt, -3).repeat_interleave(token, -2).repeat_interleave(token, -1)
+    return m[..., :frames, :height, :width]
 
 
 def overlay(

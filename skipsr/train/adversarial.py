@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from skipsr import masks
 from skipsr.tokens import TokenSet, scatter_add
 from skipsr.train import sr
 from skipsr.train.common import EMA, Run, add_common_args, fit, setup
@@ -60,12 +61,6 @@ def residual_frames(x0_hat: torch.Tensor, tokens: TokenSet, shape: tuple, pt: in
     return scatter_add(canvas, x0_hat, tokens, 16, pt)
 
 
-def token_pixels(keep: torch.Tensor, pt: int) -> torch.Tensor:
-    """(B, Tg, Hg, Wg) bool -> (B, Tg*pt, 1, Hg*16, Wg*16) float pixel mask."""
-    m = keep.float().repeat_interleave(pt, 1).repeat_interleave(16, 2).repeat_interleave(16, 3)
-    return m[:, :, None]
-
-
 def masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (x * w).sum() / w.sum().clamp(min=1)
 
@@ -89,7 +84,8 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     eps = torch.randn((tokens.n, 3 * pt, 16, 16), generator=noise_gen, device=b["lr"].device)
     x0_hat = gen(b["lr"], eps, torch.ones(b["lr"].shape[0], device=eps.device), prep)  # (N, 3pt, 16, 16)
     hr, base = b["hr"], b["base"]  # (B, T, 3, H, W)
-    kpx = token_pixels(keep, pt)  # (B, T, 1, H, W)
+    _, t, _, h, w = hr.shape
+    kpx = masks.mask_to_pixels(keep, t, h, w, pt=pt).float()[:, :, None]  # (B, T, 1, H, W)
     real = (base + (hr - base) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
     fake = (base + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
     base_f = base.flatten(0, 1)
@@ -109,22 +105,6 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     g_adv = masked_mean(F.softplus(-(disc(fake, base_f) - disc(real, base_f))), w)
     rec = ((x0_hat - sr.training_tokens(b, keep, pt)[1]) ** 2).mean()
     return {"loss": rec + adv_weight * g_adv, "rec": rec, "g_adv": g_adv, "d_loss": d_loss, "r1": r1, "r2": r2}
-
-
-@torch.no_grad()
-def detail_energy(model, val: dict, detail_tau: float = 4.0) -> dict:
-    """Validation: PSNR (sr.validate, one step) and how much residual energy the output has on detail
-    tokens relative to the true HR residual (1 = as much detail as the HR; regression blur < 1)."""
-    out = sr.validate(model, val, (1,))
-    tokens = TokenSet.from_keep(torch.ones(val["scores"].shape, dtype=torch.bool))
-    prep = model.prepare(tokens)
-    g = torch.Generator().manual_seed(0)
-    eps = torch.randn((tokens.n, 3 * model.cfg.pt, 16, 16), generator=g)
-    res = model(val["lr"], eps, torch.ones(val["lr"].shape[0]), prep)
-    true = sr.training_tokens(val, tokens.keep, model.cfg.pt)[1]
-    rows = (val["scores"] >= detail_tau).reshape(-1)
-    out["energy_ratio_detail"] = float(res[rows].pow(2).mean() / true[rows].pow(2).mean())
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     "stage": f"one-step, adversarial post-training of {icard.get('id')}",
                     "init": icard.get("id"), "default_steps": 1,
                     "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
-    fit(run, args, train_step, lambda: detail_energy(run.ema.model, val), card, args.lr, args.warmup, clip_grad=1.0)
+    fit(run, args, train_step, lambda: sr.validate(run.ema.model, val, (1,)), card, args.lr, args.warmup, clip_grad=1.0)
     return 0
 
 
