@@ -37,7 +37,7 @@ data: setup
 train: data
 	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
 	$(PY) -m skipsr.train.sr --run runs/sr_ft --init runs/sr/model.safetensors --steps 800 --batch 6 --frames 6 --crop 160 --lr 1e-4 --warmup 50 --p-t1 0.3 --val-every 200
-	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 3000 --channels 32 --blocks 3 --loss l1 --threads 1
+	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 1000 --shrink 0.5 --threads 1
 	cp runs/sr_ft/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr_ft/model.json checkpoints/skipsr_cpu.json
 	cp runs/predictor/model.safetensors checkpoints/predictor_cpu.safetensors && cp runs/predictor/model.json checkpoints/predictor_cpu.json
 	$(PY) -m skipsr.evaluate --model multistep --choose-steps 1 2 4 --write-card

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--flat-share", type=float, default=0.6)
     checkpoint.add_model_args(ap)
-    ap.add_argument("--predictor")
+    ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)

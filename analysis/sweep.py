@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic"))
     ap.add_argument("--models", "--checkpoint", dest="models", nargs="+", default=[None], metavar="NAME|PATH",
                     help=checkpoint.MODEL_HELP + "; several run one after the other, each at its default steps")
-    ap.add_argument("--predictor")
+    ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     ap.add_argument("--no-vmaf", action="store_true")
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)

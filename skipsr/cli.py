@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--hr", help="ground-truth HR video (needed for --mask oracle)")
     u.add_argument("--seed", type=int, default=0)
     checkpoint.add_model_args(u)
-    u.add_argument("--predictor", help="mask predictor (default: the shipped one)")
+    u.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     u.add_argument("--max-frames", type=int)
     u.add_argument("--chunk-frames", type=int, default=16)
     u.add_argument("--device", default="cpu")

@@ -148,7 +148,7 @@ def reference_numbers(pipe: SkipSRPipeline, tau: float, steps: int = 1, seed: in
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.evaluate", description=__doc__.split("\n\n")[0])
     checkpoint.add_model_args(ap)
-    ap.add_argument("--predictor")
+    ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     ap.add_argument("--data")
     ap.add_argument("--clips", type=int, default=8, help="validation virtual-camera clips (plus bikes.mp4)")
     ap.add_argument("--frames", type=int, default=8)

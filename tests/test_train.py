@@ -59,18 +59,39 @@ def test_sr_training_steps_reduce_the_loss_on_kept_tokens():
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
 
-def test_predictor_training_steps_reduce_the_loss():
-    torch.manual_seed(0)
-    model = MaskPredictor()
+def train_predictor(model, b, steps=40, shrink=0.0):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    b = tiny_batch()
-    first = float(predictor_loss(model, b).detach())
-    for _ in range(40):
-        loss = predictor_loss(model, b)
+    for _ in range(steps):
+        loss = predictor_loss(model, b, shrink=shrink)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return model
+
+
+def correction(model, b) -> float:
+    lr = b["lr"].flatten(0, 1)
+    with torch.no_grad():
+        return float((model(lr) - model.prior(lr)).abs().mean())
+
+
+def test_predictor_training_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    b = tiny_batch()
+    model = MaskPredictor()
+    first = float(predictor_loss(model, b).detach())
+    train_predictor(model, b)
     assert float(predictor_loss(model, b).detach()) < 0.5 * first
+
+
+def test_shrink_keeps_the_predictor_near_its_prior():
+    b = tiny_batch()
+    torch.manual_seed(0)
+    free = train_predictor(MaskPredictor(), b)
+    torch.manual_seed(0)
+    shrunk = train_predictor(MaskPredictor(), b, shrink=0.9)
+    assert correction(shrunk, b) < 0.3 * correction(free, b)
+    assert float(predictor_loss(shrunk, b).detach()) > float(predictor_loss(free, b).detach())
 
 
 def test_run_state_round_trips_exactly(tmp_path):

@@ -1,6 +1,6 @@
 """Stage 4: the mask predictor, regressing log1p(oracle detail score) from the degraded LR.
 
-    python -m skipsr.train.predictor --run runs/predictor --steps 3000
+    python -m skipsr.train.predictor --run runs/predictor --steps 1000
 
 Same samples as stage 1 (clean and real-world degradations), so the predictor learns to ignore
 noise and compression that do not mean HR detail. Resumable; exports `model.safetensors` + card.
@@ -25,16 +25,21 @@ log = logging.getLogger("skipsr.train.predictor")
 EVAL_TAUS = (2.0, 4.0, 6.0, 8.0)
 
 
-def predictor_loss(model: MaskPredictor, b: dict, kind: str = "l1") -> torch.Tensor:
+def predictor_loss(model: MaskPredictor, b: dict, kind: str = "l1", shrink: float = 0.0) -> torch.Tensor:
     """Error between predicted and true log1p(d) over all tokens. b['lr']: (B, T, 3, h, w).
 
     "l1" regresses the conditional median: a token is then skipped iff it is more likely than not
     below tau, at every tau at once (the decision the mask makes). "mse" regresses the mean, which
     the long tail of detailed tokens pulls up, so flat-looking tokens get skipped too rarely.
+    `shrink` adds shrink * |correction| (the network's departure from the self-detail prior): with
+    the L1 loss a token's correction then moves only where more than (1 + shrink) / 2 of the
+    training tokens like it agree on its direction.
     """
-    pred = model(b["lr"].flatten(0, 1))  # (B*T/pt, Hg, Wg)
+    lr = b["lr"].flatten(0, 1)  # (B*T, 3, h, w)
+    pred = model(lr)  # (B*T/pt, Hg, Wg)
     err = pred - torch.log1p(b["scores"].flatten(0, 1))
-    return err.abs().mean() if kind == "l1" else (err**2).mean()
+    loss = err.abs().mean() if kind == "l1" else (err**2).mean()
+    return loss + shrink * (pred - model.prior(lr)).abs().mean() if shrink else loss
 
 
 @torch.no_grad()
@@ -44,7 +49,9 @@ def validate(model: MaskPredictor, val: dict, taus=EVAL_TAUS) -> dict:
     pred = model(val["lr"].flatten(0, 1))
     scores = val["scores"].flatten(0, 1)
     err = pred - torch.log1p(scores)
-    out = {"mse": float((err**2).mean()), "l1": float(err.abs().mean())}
+    prior_err = model.prior(val["lr"].flatten(0, 1)) - torch.log1p(scores)
+    out = {"mse": float((err**2).mean()), "l1": float(err.abs().mean()),
+           "l1_prior": float(prior_err.abs().mean())}  # the untrained self-detail prior, for reference
     for tau in taus:
         a = masks.agreement(pred < np.log1p(tau), masks.oracle_mask(scores, tau))
         out[f"f1@{tau:g}"] = a["f1"]
@@ -56,14 +63,15 @@ def validate(model: MaskPredictor, val: dict, taus=EVAL_TAUS) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skipsr.train.predictor", description=__doc__.split("\n\n")[0])
-    add_common_args(ap, run="runs/predictor", steps=3000, log_every=50, val_every=500, save_every=250)
+    add_common_args(ap, run="runs/predictor", steps=1000, log_every=50, val_every=500, save_every=250)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--frames", type=int, default=2)
     ap.add_argument("--crop", type=int, default=160)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--channels", type=int, default=24)
-    ap.add_argument("--blocks", type=int, default=1, help="3x3 convs at token resolution")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--blocks", type=int, default=3, help="3x3 convs at token resolution")
     ap.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    ap.add_argument("--shrink", type=float, default=0.5, help="L1 penalty on the departure from the self-detail prior")
     ap.add_argument("--zoom-min", type=float, default=0.5, help="augmentation: HR rescale in [zoom-min, 1]")
     ap.add_argument("--jitter", type=float, default=0.1, help="augmentation: brightness/contrast jitter")
     args = ap.parse_args(argv)
@@ -82,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     run.resume()
 
     def train_step():
-        return {"loss": predictor_loss(model, tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)), args.loss)}
+        return {"loss": predictor_loss(model, tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)), args.loss,
+                                        args.shrink)}
 
-    card = lambda: {"id": f"predictor-c{args.channels}b{args.blocks}-{args.loss}-step{run.step}",  # noqa: E731
-                    "stage": "mask predictor (log1p detail score)",
+    card = lambda: {"id": f"predictor-sd-c{args.channels}b{args.blocks}-{args.loss}-shrink{args.shrink:g}-step{run.step}",  # noqa: E731
+                    "stage": "mask predictor (log1p detail score): LR self-detail prior + learned correction",
                     "data": "virtual-camera clips + real clips of the train split, clean + real-world degradations"}
     fit(run, args, train_step, lambda: validate(run.ema.model, val), card, args.lr, warmup=100)
     return 0
