@@ -52,7 +52,7 @@ evaluate: setup
 
 # The committed store rows of the shipped example clips (the app's curves).
 results: setup
-	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --taus 2 4 6 8 --mask predicted oracle --frames 12 --results results
+	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --taus 2 4 5 6 8 --mask predicted oracle --frames 12 --results results
 
 clean:
 	rm -rf demo_out .pytest_cache

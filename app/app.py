@@ -50,8 +50,14 @@ def pipeline(name: str | None) -> tuple[SkipSRPipeline, dict]:
     return _PIPES[name]
 
 
+def model_defaults(name: str | None) -> tuple[int, float]:
+    """(sampling steps, tau) a model is meant to run at: its card's defaults."""
+    card = pipeline(name)[1]
+    return checkpoint.default_steps(card), float(card.get("default_tau") or 4.0)
+
+
 PIPE, MODEL_CARD = pipeline(APP_MODEL)
-DEFAULT_TAU = float(MODEL_CARD.get("default_tau") or 4.0)
+DEFAULT_STEPS, DEFAULT_TAU = model_defaults(APP_MODEL)
 
 
 def run_comparison(example: str | None, upload: str | None, tau: float, steps: int, mask: str, frames: int,
@@ -156,9 +162,10 @@ def build() -> gr.Blocks:
                                           "degraded on the fly)")
                     upload = gr.Video(label=f"...or upload an LR video (<= {MAX_UPLOAD_S:g} s, <= 480x270)",
                                       sources=["upload"])
-                    tau = gr.Slider(0, 12, value=DEFAULT_TAU, step=0.5, label="tau (skip threshold)")
+                    tau = gr.Slider(0, 12, value=DEFAULT_TAU, step=0.5, elem_id="tau",
+                                    label="tau (skip threshold; set to the model's default when you pick one)")
                     model_name = gr.Dropdown(MODEL_NAMES, value=APP_MODEL, label="model", elem_id="model")
-                    steps = gr.Slider(1, 8, value=checkpoint.default_steps(MODEL_CARD), step=1,
+                    steps = gr.Slider(1, 8, value=DEFAULT_STEPS, step=1, elem_id="steps",
                                       label="sampling steps (set to the model's default when you pick one)")
                     mask = gr.Radio(["predicted", "oracle", "none"], value="predicted", label="mask source")
                     frames = gr.Slider(1, MAX_FRAMES, value=8, step=1, label="frame limit")
@@ -187,8 +194,7 @@ def build() -> gr.Blocks:
                 p1, p2 = gr.Plot(elem_id="plot-quality"), gr.Plot(elem_id="plot-time")
             with gr.Row():
                 p3, p4 = gr.Plot(elem_id="plot-pareto"), gr.Plot(elem_id="plot-skip")
-        model_name.change(lambda name: checkpoint.default_steps(pipeline(name)[1]), [model_name], [steps],
-                          api_name=False)
+        model_name.change(model_defaults, [model_name], [steps, tau], api_name=False)
         run.click(run_comparison, [example, upload, tau, steps, mask, frames, seed, model_name],
                   [skip_video, noskip_video, slider, heat, pred_overlay, oracle_overlay, agreement, timings, speed,
                    state, frame_idx, highlight, p1, p2, p3, p4], concurrency_limit=1, api_name="compare")

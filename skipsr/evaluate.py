@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         model_path = checkpoint.resolve(args.checkpoint)
         # the predictor's card keeps the numbers it was validated with: those of the default model
         paths = [model_path] + ([args.predictor or checkpoint.DEFAULT_PREDICTOR]
-                                if model_path == checkpoint.DEFAULT_MODEL else [])
+                                if model_path == checkpoint.DEFAULT_MODEL and args.predictor != checkpoint.PRIOR
+                                else [])  # the prior has no card
         for path in paths:
             c = checkpoint.read_card(path)
             c["validation"] = {k: v for k, v in result.items() if k not in ("per_clip", "reference")}

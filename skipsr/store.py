@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
 import platform
 import socket
@@ -25,8 +26,10 @@ import torch
 SCHEMA_VERSION = 1
 SHARD_GLOB = "shard-*.parquet"
 
-# Columns that identify a run: a sweep skips work whose key is already in the store.
-KEY_COLUMNS = ("model_hash", "clip_hash", "scale", "frames", "degradation", "tau", "mask_source", "steps", "seed")
+# Columns that identify a run: a sweep skips work whose key is already in the store. The predictor
+# is part of it: a new predictor gives new predicted masks.
+KEY_COLUMNS = ("model_hash", "predictor_hash", "clip_hash", "scale", "frames", "degradation", "tau", "mask_source",
+               "steps", "seed")
 
 
 @functools.cache
@@ -99,5 +102,12 @@ class ResultsStore:
 
 
 def run_key(row: dict) -> tuple:
-    """A run's identity: the same key means the same computation (timings aside)."""
-    return tuple(round(row[k], 6) if isinstance(row[k], float) else row[k] for k in KEY_COLUMNS)
+    """A run's identity: the same key means the same computation (timings aside). A missing value
+    (None, or NaN as pandas reads a null back) is None."""
+
+    def value(v):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        return round(v, 6) if isinstance(v, float) else v
+
+    return tuple(value(row.get(k)) for k in KEY_COLUMNS)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from skipsr import checkpoint
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 
@@ -119,4 +121,18 @@ def test_browser_runs_an_example_and_shows_everything(app_url):
             shot.parent.mkdir(exist_ok=True)
             page.get_by_role("tab", name="Upscale & compare").click()
             page.screenshot(path=str(shot), full_page=True)
+        # picking a model sets steps and tau to its card's defaults
+        page.get_by_role("tab", name="Upscale & compare").click()
+        page.locator("#model input").click()
+        page.get_by_role("option", name="multistep").click()
+        card = checkpoint.read_card(checkpoint.MODELS["multistep"])
+        want = (checkpoint.default_steps(card), float(card["default_tau"]))
+        got = None
+        for _ in range(40):
+            got = (int(float(page.locator("#steps input[type=number]").input_value())),
+                   float(page.locator("#tau input[type=number]").input_value()))
+            if got == want:
+                break
+            time.sleep(0.25)
+        assert got == want
         browser.close()

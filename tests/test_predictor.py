@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from media import pattern
-from skipsr import degrade, masks, resize
+from skipsr import checkpoint, degrade, masks, resize
 from skipsr.predictor import MaskPredictor, PredictorConfig
 
 
@@ -35,3 +35,11 @@ def test_pt_frames_are_max_pooled_and_tau_zero_skips_nothing():
     assert model(lr).shape == (2, 4, 4)
     none = model.skip_mask(lr, 0.0)
     assert none.shape == (2, 4, 4) and not none.any()
+
+
+def test_predictor_prior_by_name_is_the_prior_alone():
+    model, card = checkpoint.load_default_predictor(checkpoint.PRIOR)
+    assert card["id"] == "self-detail-prior" and card.get("weights_sha256_16") is None
+    lr, _ = lr_and_scores(pattern(2, 64, 64, seed=2))
+    with torch.no_grad():
+        assert torch.equal(model(lr), model.prior(lr))

@@ -13,7 +13,7 @@ import pytest
 
 from media import pattern
 from skipsr import checkpoint, metrics
-from skipsr.store import KEY_COLUMNS, ResultsStore
+from skipsr.store import KEY_COLUMNS, ResultsStore, run_key
 from test_model import tiny_model
 from test_pipeline import CFG
 
@@ -46,6 +46,14 @@ def test_append_and_query(tmp_path):
     df = st.read()
     assert len(df) == 2 and set(df["schema_version"]) == {1} and "extra" in df
     assert st.query("SELECT max(psnr_y) AS m FROM results")["m"][0] == 31.0
+
+
+def test_run_key_tells_predictors_apart_and_reads_nulls_as_none():
+    row = {"model_hash": "m", "predictor_hash": "p1", "clip_hash": "c", "scale": 4, "frames": 3,
+           "degradation": "bicubic", "tau": 2.0, "mask_source": "predicted", "steps": 1, "seed": 0}
+    assert run_key(row) != run_key({**row, "predictor_hash": "p2"})  # a new predictor is measured anew
+    assert run_key({**row, "predictor_hash": None}) == run_key({**row, "predictor_hash": float("nan")})
+    assert run_key(row) == run_key({**row, "tau": 2.0000000001})
 
 
 KILL_SCRIPT = textwrap.dedent("""
