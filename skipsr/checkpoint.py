@@ -127,10 +127,10 @@ PREDICTOR_HELP = ("mask predictor: a .safetensors path, or 'prior' for the LR se
 
 def load_default_predictor(path: str | Path | None = None, seed: int = 0) -> tuple[MaskPredictor, dict]:
     """The shipped mask predictor, `path`, or "prior" (the self-detail prior without a learned
-    correction: a fresh predictor, whose output layer starts at zero); a seeded random init with a
-    warning when the shipped one is missing."""
+    correction: a fresh predictor, whose output layer starts at zero); a fresh predictor (the prior)
+    with a warning when the shipped one is missing."""
     if str(path) == PRIOR:
         model = MaskPredictor().eval()
         return model, {"kind": "predictor", "id": "self-detail-prior", "config": dataclasses.asdict(model.cfg)}
     return _load_default(path, DEFAULT_PREDICTOR, lambda: MaskPredictor(PredictorConfig()), "predictor", seed,
-                         "masks are arbitrary")
+                         "the LR self-detail prior alone")
