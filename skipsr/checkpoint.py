@@ -75,9 +75,15 @@ def save(model: torch.nn.Module, path: str | Path, card: dict) -> None:
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
     tmp.replace(path)
     card["weights_sha256_16"] = weights_hash(path)
-    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
-    tmp_card.write_text(json.dumps(card, indent=1))
-    tmp_card.replace(card_path(path))
+    _write_card(path, card)
+
+
+def _write_card(path: str | Path, card: dict) -> None:
+    """Write the card beside the weights at `path` atomically (temp name, then rename)."""
+    final = card_path(path)
+    tmp = final.with_name(final.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=1))
+    tmp.replace(final)
 
 
 def read_card(path: str | Path) -> dict:
@@ -85,6 +91,11 @@ def read_card(path: str | Path) -> dict:
     if not p.exists():
         raise FileNotFoundError(f"model card {p} is missing next to the weights {path}")
     return json.loads(p.read_text())
+
+
+def update_card(path: str | Path, fields: dict) -> None:
+    """Set `fields` in the card of the weights at `path` (the rest of the card is kept)."""
+    _write_card(path, {**read_card(path), **fields})
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:

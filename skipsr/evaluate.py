@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, not args.no_vmaf)
         result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}
         if args.write_card:
-            model_path = checkpoint.resolve(args.checkpoint)
-            c = checkpoint.read_card(model_path)
-            c.update(result, steps_command=command)
-            checkpoint.card_path(model_path).write_text(json.dumps(c, indent=1))
+            checkpoint.update_card(checkpoint.resolve(args.checkpoint), {**result, "steps_command": command})
         print(json.dumps(result, indent=None if args.json else 1))
         return 0
     t0 = time.perf_counter()
@@ -220,12 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         paths = [model_path] + ([args.predictor or checkpoint.DEFAULT_PREDICTOR]
                                 if model_path == checkpoint.DEFAULT_MODEL and args.predictor != checkpoint.PRIOR
                                 else [])  # the prior has no card
+        validation = {k: v for k, v in result.items() if k not in ("per_clip", "reference")}
         for path in paths:
-            c = checkpoint.read_card(path)
-            c["validation"] = {k: v for k, v in result.items() if k not in ("per_clip", "reference")}
-            c["default_tau"] = default_tau
-            c["reference"] = result.get("reference")
-            checkpoint.card_path(path).write_text(json.dumps(c, indent=1))
+            checkpoint.update_card(path, {"validation": validation, "default_tau": default_tau,
+                                          "reference": result["reference"]})
     if args.json:
         print(json.dumps(result))
     else:
