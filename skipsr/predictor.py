@@ -60,15 +60,16 @@ class MaskPredictor(nn.Module):
         """(T, h/p, w/p) -> (T/pt, h/p, w/p): a token is as detailed as its busiest frame."""
         return y.unflatten(0, (-1, self.cfg.pt)).amax(1) if self.cfg.pt > 1 else y
 
-    def prior(self, lr: torch.Tensor) -> torch.Tensor:
-        """The prediction without the convs' correction: log1p(s). (T, 3, h, w) -> (T/pt, h/p, w/p)."""
-        return self._pool_time(self.self_detail(lr))
+    def with_prior(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prediction, prior) from one computation of the self-detail score; the prior is the prediction
+        without the convs' correction, log1p(s). lr (T, 3, h, w) -> each (T/pt, h/p, w/p)."""
+        s = self.self_detail(lr)[:, None]  # (T, 1, h/p, w/p)
+        h = self.trunk(torch.cat([self.down(lr * 2 - 1), s], 1))  # (T, c, h/p, w/p)
+        return self._pool_time((self.out(h) + s)[:, 0]), self._pool_time(s[:, 0])
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         """lr (T, 3, h, w) in [0, 1], h and w multiples of p, T a multiple of pt -> log1p(d) (T/pt, h/p, w/p)."""
-        s = self.self_detail(lr)[:, None]  # (T, 1, h/p, w/p)
-        h = self.trunk(torch.cat([self.down(lr * 2 - 1), s], 1))  # (T, c, h/p, w/p)
-        return self._pool_time((self.out(h) + s)[:, 0])
+        return self.with_prior(lr)[0]
 
     @torch.no_grad()
     def skip_mask(self, lr: torch.Tensor, tau_rmse: float) -> torch.Tensor:

@@ -17,10 +17,10 @@ def test_untrained_predictor_is_the_self_detail_prior():
     lr, scores = lr_and_scores(pattern(2, 96, 128, seed=3))
     model = MaskPredictor().eval()
     with torch.no_grad():
-        y = model(lr)
+        y, prior = model.with_prior(lr)
     assert y.shape == scores.shape == (2, 6, 8)
     expected = torch.log1p(masks.detail_scores(lr, 2, token=4))  # the oracle's formula on the LR at scale 2
-    assert torch.allclose(y, expected) and torch.allclose(model.prior(lr), expected)
+    assert torch.allclose(y, expected) and torch.allclose(prior, expected) and torch.equal(model(lr), y)
     # the prior alone separates the textured square from the smooth gradient as the oracle does
     agree = masks.agreement(model.skip_mask(lr, 3.0), masks.oracle_mask(scores, 3.0))
     assert agree["f1"] >= 0.9 and 0.2 < agree["oracle_skip_ratio"] < 0.95
@@ -30,8 +30,8 @@ def test_pt_frames_are_max_pooled_and_tau_zero_skips_nothing():
     lr, _ = lr_and_scores(pattern(4, 64, 64, seed=1))
     model = MaskPredictor(PredictorConfig(pt=2)).eval()
     with torch.no_grad():
-        per_frame = MaskPredictor().eval().prior(lr)
-        assert torch.equal(model.prior(lr), per_frame.unflatten(0, (2, 2)).amax(1))
+        per_frame = MaskPredictor().eval().with_prior(lr)[1]
+        assert torch.equal(model.with_prior(lr)[1], per_frame.unflatten(0, (2, 2)).amax(1))
     assert model(lr).shape == (2, 4, 4)
     none = model.skip_mask(lr, 0.0)
     assert none.shape == (2, 4, 4) and not none.any()
@@ -42,4 +42,5 @@ def test_predictor_prior_by_name_is_the_prior_alone():
     assert card["id"] == "self-detail-prior" and card.get("weights_sha256_16") is None
     lr, _ = lr_and_scores(pattern(2, 64, 64, seed=2))
     with torch.no_grad():
-        assert torch.equal(model(lr), model.prior(lr))
+        pred, prior = model.with_prior(lr)
+    assert torch.equal(pred, prior)

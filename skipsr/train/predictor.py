@@ -35,21 +35,20 @@ def predictor_loss(model: MaskPredictor, b: dict, kind: str = "l1", shrink: floa
     the L1 loss a token's correction then moves only where more than (1 + shrink) / 2 of the
     training tokens like it agree on its direction.
     """
-    lr = b["lr"].flatten(0, 1)  # (B*T, 3, h, w)
-    pred = model(lr)  # (B*T/pt, Hg, Wg)
+    pred, prior = model.with_prior(b["lr"].flatten(0, 1))  # (B*T/pt, Hg, Wg) each
     err = pred - torch.log1p(b["scores"].flatten(0, 1))
     loss = err.abs().mean() if kind == "l1" else (err**2).mean()
-    return loss + shrink * (pred - model.prior(lr)).abs().mean() if shrink else loss
+    return loss + shrink * (pred - prior).abs().mean() if shrink else loss
 
 
 @torch.no_grad()
 def validate(model: MaskPredictor, val: dict, taus=EVAL_TAUS) -> dict:
     """F1 / IoU / skip ratios of the predicted skip set vs the oracle at each tau."""
     model.eval()
-    pred = model(val["lr"].flatten(0, 1))
+    pred, prior = model.with_prior(val["lr"].flatten(0, 1))
     scores = val["scores"].flatten(0, 1)
     err = pred - torch.log1p(scores)
-    prior_err = model.prior(val["lr"].flatten(0, 1)) - torch.log1p(scores)
+    prior_err = prior - torch.log1p(scores)
     out = {"mse": float((err**2).mean()), "l1": float(err.abs().mean()),
            "l1_prior": float(prior_err.abs().mean())}  # the untrained self-detail prior, for reference
     for tau in taus:
