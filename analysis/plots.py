@@ -10,7 +10,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 QUALITY_LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "vmaf": "VMAF", "psnr_y_detail": "PSNR-Y, detail tokens (dB)",
-                  "psnr_y_vs_noskip": "PSNR-Y vs no-skip output (dB)"}
+                  "psnr_y_vs_noskip": "PSNR-Y vs no-skip output (dB)", "lpips": "LPIPS (lower is better)",
+                  "dists": "DISTS (lower is better)", "warp_error": "E*warp x1e-3 (lower is better)",
+                  "lpips_vs_noskip": "LPIPS to the no-skip output", "dists_vs_noskip": "DISTS to the no-skip output"}
+LOWER_BETTER = {"lpips", "dists", "warp_error", "temporal_error", "lpips_vs_noskip", "dists_vs_noskip"}
 
 
 def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -64,7 +67,7 @@ def quality_vs_time(df: pd.DataFrame, metric: str = "psnr_y", highlight: dict | 
         fig.add_trace(go.Scatter(x=g["t_total_s"], y=g[metric], mode="lines+markers", name=name,
                                  text=[f"tau {t:g}" for t in g["tau"]]))
     if not df.empty:
-        front = pareto(df, "t_total_s", metric)
+        front = pareto(df, "t_total_s", metric, lower_better=metric in LOWER_BETTER)
         fig.add_trace(go.Scatter(x=front["t_total_s"], y=front[metric], mode="lines", name="Pareto front",
                                  line=dict(dash="dash", color="gray")))
     if highlight and highlight.get(metric) is not None:
@@ -92,7 +95,8 @@ def model_means(df: pd.DataFrame, mask: str = "predicted") -> pd.DataFrame:
     if df.empty:
         return df
     d = df[df["mask_source"].isin([mask, "none"])]
-    cols = [c for c in ("psnr_y", "ssim_y", "vmaf", "psnr_y_vs_noskip", "skip_ratio", "t_total_s") if c in d]
+    cols = [c for c in ("psnr_y", "ssim_y", "lpips", "dists", "warp_error", "vmaf", "psnr_y_vs_noskip",
+                        "lpips_vs_noskip", "dists_vs_noskip", "skip_ratio", "t_total_s") if c in d]
     return d.groupby(["model_id", "steps", "tau"])[cols].mean().reset_index()
 
 
@@ -109,12 +113,14 @@ def models_vs_tau(df: pd.DataFrame, metric: str = "vmaf", mask: str = "predicted
     return fig
 
 
-def pareto(df: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
-    """Rows not dominated by another (lower cost and higher gain), sorted by cost."""
-    d = df.dropna(subset=[cost, gain]).sort_values([cost, gain], ascending=[True, False])
+def pareto(df: pd.DataFrame, cost: str, gain: str, lower_better: bool = False) -> pd.DataFrame:
+    """Rows not dominated by another (lower cost and better `gain`: higher, or lower with
+    `lower_better`), sorted by cost."""
+    d = df.dropna(subset=[cost, gain]).sort_values([cost, gain], ascending=[True, lower_better])
+    sign = -1 if lower_better else 1
     keep, best = [], float("-inf")
     for idx, r in d.iterrows():
-        if r[gain] > best:
+        if sign * r[gain] > best:
             keep.append(idx)
-            best = r[gain]
+            best = sign * r[gain]
     return d.loc[keep]

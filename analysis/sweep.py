@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from skipsr import checkpoint, measure, store
+from skipsr import checkpoint, measure, metrics, store
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
@@ -30,13 +30,13 @@ log = logging.getLogger("analysis.sweep")
 
 # Why a column may be empty in a row: the store explains every null it holds.
 NULL_REASONS = {
-    "psnr_y_vs_noskip": "this is the no-skip run itself",
     "pred_": "no predicted mask in this run (mask source is not 'predicted')",
     "temporal_error": "a one-frame clip has no temporal difference",
+    "warp_error": "a one-frame clip has no temporal difference",
     "seam_error": "no token was skipped, so there is no refined/skipped border",
-    "lpips": "LPIPS backbone weights are not present on this machine",
-    "dists": "DISTS backbone weights are not present on this machine",
+    "vmaf": "VMAF not requested (--no-vmaf)",
 }
+SWEEP_TAUS = (1.0, 2.0, 4.0, 6.0, 8.0)  # plus each model's default tau
 
 
 def clip_hash(path: str | Path) -> str:
@@ -45,19 +45,34 @@ def clip_hash(path: str | Path) -> str:
 
 def explain_nulls(row: dict) -> str:
     """JSON {column: reason} for every None in the row."""
+    perceptual = metrics.perceptual_reason()
     out = {}
     for col, val in row.items():
-        if val is None:
+        if val is not None:
+            continue
+        if col.endswith("_vs_noskip") and row.get("mask_source") == "none":
+            out[col] = "this is the no-skip run itself"
+        elif perceptual and col.startswith(("lpips", "dists")):
+            out[col] = perceptual
+        else:
             out[col] = next((r for prefix, r in NULL_REASONS.items() if col.startswith(prefix)), "not measured")
     return json.dumps(out, sort_keys=True)
 
 
-def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps: int | None, seed: int, frames: int,
+def sweep_taus(taus: list[float] | None, card: dict) -> list[float]:
+    """The taus a model is swept at: the given ones, or SWEEP_TAUS plus the model's default tau."""
+    if taus:
+        return [float(t) for t in taus]
+    return sorted({*SWEEP_TAUS, checkpoint.default_tau(card)} - {0.0})
+
+
+def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str], steps: int | None, seed: int, frames: int,
                degradation: str, results: str, model_path: str | None, predictor_path: str | None,
                with_vmaf: bool = True, progress=None) -> int:
     """All runs of one clip that the store lacks; writes one shard. Returns the number of rows written."""
     model, card = checkpoint.load_default_model(model_path)
     steps = steps or checkpoint.default_steps(card)
+    taus = sweep_taus(taus, card)
     predictor, pcard = checkpoint.load_default_predictor(predictor_path) if "predicted" in mask_sources else (None, {})
     model_hash = card.get("weights_sha256_16", card.get("id"))
     res_store = store.ResultsStore(results)
@@ -82,9 +97,9 @@ def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps
         else:
             numbers = measure.measure_run(pipe, clip, tau, mask, steps, seed, noskip.video, with_vmaf)[0]
         row = {"run_id": store.new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(),
-               "origin": "sweep", **base, "tau": tau, "mask_source": mask, **numbers, "lpips": None, "dists": None}
+               "origin": "sweep", **base, "tau": tau, "mask_source": mask, **numbers}
         for col in ("pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio",
-                    "pred_oracle_skip_ratio"):
+                    "pred_oracle_skip_ratio", "vmaf"):
             row.setdefault(col, None)
         row["null_reasons"] = explain_nulls(row)
         rows.append(row)
@@ -97,7 +112,8 @@ def sweep_clip(clip_path: str, taus: list[float], mask_sources: list[str], steps
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m analysis.sweep", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", nargs="+", required=True, help="HR clips (the LR is made from them)")
-    ap.add_argument("--taus", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
+    ap.add_argument("--taus", type=float, nargs="+",
+                    help=f"thresholds (default: {' '.join(f'{t:g}' for t in SWEEP_TAUS)} plus each model's default tau)")
     ap.add_argument("--mask", nargs="+", default=["predicted"], choices=("predicted", "oracle"))
     ap.add_argument("--engine", default="local", choices=("local", "ray"))
     ap.add_argument("--steps", type=int, help=checkpoint.STEPS_HELP)
@@ -115,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: clip not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.taus and any(t < 0 for t in args.taus):
+        print("error: --taus values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
+        return 2
     jobs = [(c, m) for m in args.models for c in args.clips]
-    n_runs = len(jobs) * (1 + len(args.taus) * len(args.mask))
+    n_taus = len(args.taus) if args.taus else len(SWEEP_TAUS) + 1
+    n_runs = len(jobs) * (1 + n_taus * len(args.mask))
     kw = dict(taus=args.taus, mask_sources=args.mask, steps=args.steps, seed=args.seed, frames=args.frames,
               degradation=args.degradation, results=args.results, predictor_path=args.predictor,
               with_vmaf=not args.no_vmaf)
@@ -149,7 +169,7 @@ def run_on_ray(jobs: list[tuple[str, str | None]], kw: dict, bar) -> int:
         ready, _ = ray.wait(list(pending), num_returns=1)
         n = ray.get(ready[0])
         written += n
-        runs_per_clip = 1 + len(kw["taus"]) * len(kw["mask_sources"])
+        runs_per_clip = 1 + (len(kw["taus"]) if kw["taus"] else len(SWEEP_TAUS) + 1) * len(kw["mask_sources"])
         bar.update(runs_per_clip)
         del pending[ready[0]]
     return written

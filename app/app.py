@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import plots  # noqa: E402
-from skipsr import checkpoint  # noqa: E402
+from skipsr import checkpoint, metrics  # noqa: E402
 from skipsr.compare import MAX_FRAMES, compare  # noqa: E402
 from skipsr.data import EXAMPLES_DIR  # noqa: E402
 from skipsr.pipeline import SkipSRPipeline  # noqa: E402
@@ -53,7 +53,7 @@ def pipeline(name: str | None) -> tuple[SkipSRPipeline, dict]:
 def model_defaults(name: str | None) -> tuple[int, float]:
     """(sampling steps, tau) a model is meant to run at: its card's defaults."""
     card = pipeline(name)[1]
-    return checkpoint.default_steps(card), float(card.get("default_tau") or 4.0)
+    return checkpoint.default_steps(card), checkpoint.default_tau(card)
 
 
 PIPE, MODEL_CARD = pipeline(APP_MODEL)
@@ -91,10 +91,7 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
              f"transformer {out.speedup_transformer:.2f}x, end to end {out.speedup_e2e:.2f}x (this machine, one run)")
     if out.skip_ratio == 1.0:
         speed = "**Every token skipped**: the output is the bicubic upsample (lower tau to refine some tokens)"
-    if out.quality:  # an example: the ground truth is known
-        q = out.quality
-        speed += (f"  \nPSNR-Y: bicubic {q['bicubic']['psnr_y']:.2f} dB, no-skip {q['noskip']['psnr_y']:.2f} dB, "
-                  f"SkipSR {q['skip']['psnr_y']:.2f} dB")
+    speed += "  \n" + quality_text(out)
     if out.agreement is not None:
         agree = (f"predicted vs oracle skip set: F1 {out.agreement['f1']:.3f}, IoU {out.agreement['iou']:.3f}, "
                  f"skip ratio predicted {out.agreement['pred_skip_ratio']:.3f} / oracle "
@@ -110,6 +107,33 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
     return (out.skip_video, out.noskip_video, frame_pair(state, 0), out.heatmap[0], out.pred_overlay,
             out.oracle_overlay, agree, timings, speed, state, gr.update(maximum=n - 1, value=0), highlight,
             *curves(None, None, highlight))
+
+
+def _num(v, fmt: str) -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def quality_text(out) -> str:
+    """PSNR-Y / LPIPS / DISTS per output (examples) and the skip cost in words."""
+    c = out.skip_cost
+    lines = []
+    if out.quality:  # an example: the ground truth is known
+        q = out.quality
+        lines.append(" | ".join(f"{label}: PSNR-Y {_num(q[k]['psnr_y'], '.2f')} dB, LPIPS {_num(q[k]['lpips'], '.4f')}, "
+                                f"DISTS {_num(q[k]['dists'], '.4f')}"
+                                for k, label in (("bicubic", "bicubic"), ("noskip", "no-skip"), ("skip", "SkipSR"))))
+        cost = metrics.skip_cost(q["skip"], q["noskip"])
+        if cost["no_perceptible_loss"] is not None:
+            verdict = "**no perceptible loss**" if cost["no_perceptible_loss"] else "**visible loss**"
+            lines.append(f"Skip cost: {verdict} (LPIPS {cost['lpips_rise']:+.4f}, PSNR-Y {-cost['psnr_y_drop_db']:+.2f} dB "
+                         f"vs no-skip; the bar is LPIPS <= +{metrics.MAX_LPIPS_RISE} and PSNR-Y >= "
+                         f"-{metrics.MAX_PSNR_Y_DROP_DB} dB)")
+    if c.get("lpips_vs_noskip") is not None:
+        lines.append(f"SkipSR vs no-skip: LPIPS {c['lpips_vs_noskip']:.4f}, DISTS {c['dists_vs_noskip']:.4f}, PSNR-Y "
+                     f"{c['psnr_y_vs_noskip']:.1f} dB")
+    elif metrics.perceptual_reason():
+        lines.append(f"LPIPS / DISTS unavailable: {metrics.perceptual_reason()}")
+    return "  \n".join(lines)
 
 
 def frame_pair(state: dict | None, index: int):

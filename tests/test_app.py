@@ -1,6 +1,6 @@
 """The Gradio app against a launched server: handlers through gradio_client, and a real browser.
 
-The browser test drives Debian's Chromium (/usr/bin/chromium, installed by .ci/run) headless
+The browser test drives Debian's Chromium (/usr/bin/chromium, installed by `make test`) headless
 through Playwright; it is never skipped in CI: without Chromium it fails and says so.
 """
 

@@ -158,7 +158,7 @@ def test_checkpoint_save_load_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_bench_command_reports_ratios():
-    res = run_cli("-m", "analysis.bench", "--frames", 2, "--repeats", 3, "--json")
+    res = run_cli("-m", "analysis.bench", "--frames", 2, "--repeats", 3, "--tau", 4, "--no-quality", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     for key in ("skip_ratio", "ideal_speedup", "speedup_transformer", "transformer_efficiency", "speedup_e2e",
