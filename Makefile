@@ -1,8 +1,9 @@
-# SkipSR Studio. Every target sets up .venv from requirements.txt when it is missing or stale.
+# SkipSR Studio. Every target sets up .venv from requirements.txt (and this package, editable, with its
+# `skipsr` command) when it is missing or stale.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
 # Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
 DISTILL_ARGS := --steps 500
 ADV_ARGS := --steps 300 --adv-weight 0.002
@@ -11,9 +12,10 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: setup metric-weights browser demo test test-fast data train evaluate results clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)
@@ -65,8 +67,8 @@ evaluate: setup metric-weights
 	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --taus $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the shipped example clips (the app's curves).
-results: setup
-	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --taus 2 4 5 6 8 --mask predicted oracle --frames 12 --results results
+results: setup metric-weights
+	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --mask predicted oracle --frames 12 --results results
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -105,7 +105,7 @@ def models_vs_tau(df: pd.DataFrame, metric: str = "vmaf", mask: str = "predicted
     label = QUALITY_LABELS.get(metric, metric)
     fig = _figure(f"{label} vs tau, by model (mean over clips, {mask} mask)", "tau (8-bit RMSE)", label)
     means = model_means(df, mask)
-    if metric not in means:  # e.g. a sweep run with --no-vmaf
+    if metric not in means or means[metric].isna().all():  # e.g. a sweep run with --no-vmaf
         fig.update_layout(title=f"{label}: not in the store")
         return fig
     for (model, steps), g in (means.groupby(["model_id", "steps"]) if not means.empty else []):

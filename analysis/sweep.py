@@ -1,4 +1,4 @@
-"""Tau sweeps into the metrics store (DESIGN section 8), locally or on Ray.
+"""Tau sweeps into the metrics store (docs/design.md section 8), locally or on Ray.
 
     python -m analysis.sweep --clips examples/*.mp4 --taus 2 4 6 8 [--mask predicted oracle] \\
         [--models multistep distilled adversarial] [--engine local|ray] [--frames 8] --results results/
@@ -66,18 +66,27 @@ def sweep_taus(taus: list[float] | None, card: dict) -> list[float]:
     return sorted({*SWEEP_TAUS, checkpoint.default_tau(card)} - {0.0})
 
 
+def runs_per_clip(taus: list[float] | None, model_path: str | None, mask_sources: list[str]) -> int:
+    """How many runs a (clip, model) task asks for: its no-skip run plus taus x mask sources."""
+    try:
+        card = checkpoint.read_card(checkpoint.resolve(model_path))
+    except FileNotFoundError:  # a random init (no shipped model): no default tau of its own
+        card = {}
+    return 1 + len(sweep_taus(taus, card)) * len(mask_sources)
+
+
 def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str], steps: int | None, seed: int, frames: int,
                degradation: str, results: str, model_path: str | None, predictor_path: str | None,
                with_vmaf: bool = True, progress=None) -> int:
     """All runs of one clip that the store lacks; writes one shard. Returns the number of rows written."""
-    model, card = checkpoint.load_default_model(model_path)
-    steps = steps or checkpoint.default_steps(card)
+    pipe = SkipSRPipeline.from_pretrained(model_path, predictor_path, load_predictor="predicted" in mask_sources,
+                                          chunk_frames=max(16, frames))
+    card, pcard, model = pipe.card, pipe.predictor_card, pipe.model
+    steps = pipe.resolve(None, steps)[1]  # the card's default steps unless given
     taus = sweep_taus(taus, card)
-    predictor, pcard = checkpoint.load_default_predictor(predictor_path) if "predicted" in mask_sources else (None, {})
     model_hash = card.get("weights_sha256_16", card.get("id"))
     res_store = store.ResultsStore(results)
     done = res_store.done_keys()
-    pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, frames))
     hr = read_video(clip_path, max_frames=frames)
     clip = measure.prepare_clip(hr, model.cfg.scale, degradation, seed)
     base = {"model_id": card.get("id"), "model_hash": model_hash, "predictor_id": pcard.get("id"),
@@ -135,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --taus values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
         return 2
     jobs = [(c, m) for m in args.models for c in args.clips]
-    n_taus = len(args.taus) if args.taus else len(SWEEP_TAUS) + 1
-    n_runs = len(jobs) * (1 + n_taus * len(args.mask))
+    n_runs = sum(runs_per_clip(args.taus, m, args.mask) for _, m in jobs)
     kw = dict(taus=args.taus, mask_sources=args.mask, steps=args.steps, seed=args.seed, frames=args.frames,
               degradation=args.degradation, results=args.results, predictor_path=args.predictor,
               with_vmaf=not args.no_vmaf)
@@ -163,14 +171,13 @@ def run_on_ray(jobs: list[tuple[str, str | None]], kw: dict, bar) -> int:
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     task = ray.remote(num_cpus=1)(_ray_sweep_clip)
-    pending = {task.remote(c, m, **kw): c for c, m in jobs}
+    pending = {task.remote(c, m, **kw): (c, m) for c, m in jobs}
     written = 0
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         n = ray.get(ready[0])
         written += n
-        runs_per_clip = 1 + (len(kw["taus"]) if kw["taus"] else len(SWEEP_TAUS) + 1) * len(kw["mask_sources"])
-        bar.update(runs_per_clip)
+        bar.update(runs_per_clip(kw["taus"], pending[ready[0]][1], kw["mask_sources"]))
         del pending[ready[0]]
     return written
 

@@ -1,4 +1,4 @@
-"""SkipSR Studio: SkipSR vs no-skip side by side, skip masks, speed-quality curves (DESIGN section 10).
+"""SkipSR Studio: SkipSR vs no-skip side by side, skip masks, speed-quality curves (docs/design.md section 10).
 
     python app/app.py            # http://127.0.0.1:7860 (Space: the same file, see README front matter)
 
@@ -36,27 +36,26 @@ MAX_UPLOAD_MB = 50
 MAX_UPLOAD_S = 20.0
 EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.mp4"))
 
-PREDICTOR, PREDICTOR_CARD = checkpoint.load_default_predictor()
 MODEL_NAMES = [name for name, path in checkpoint.MODELS.items() if path.exists()] or [None]
 APP_MODEL = checkpoint.APP_MODEL if checkpoint.APP_MODEL in MODEL_NAMES else MODEL_NAMES[0]
 _PIPES: dict = {}
 
 
-def pipeline(name: str | None) -> tuple[SkipSRPipeline, dict]:
-    """The pipeline of a shipped model (loaded once) and its card."""
+def pipeline(name: str | None) -> SkipSRPipeline:
+    """The pipeline of a shipped model (loaded once), with the shipped predictor and the card's defaults."""
     if name not in _PIPES:
-        model, card = checkpoint.load_default_model(name)
-        _PIPES[name] = (SkipSRPipeline(model, PREDICTOR), card)
+        _PIPES[name] = SkipSRPipeline.from_pretrained(name)
     return _PIPES[name]
 
 
 def model_defaults(name: str | None) -> tuple[int, float]:
     """(sampling steps, tau) a model is meant to run at: its card's defaults."""
-    card = pipeline(name)[1]
-    return checkpoint.default_steps(card), checkpoint.default_tau(card)
+    pipe = pipeline(name)
+    return pipe.default_steps, pipe.default_tau
 
 
-PIPE, MODEL_CARD = pipeline(APP_MODEL)
+PIPE = pipeline(APP_MODEL)
+MODEL_CARD, PREDICTOR_CARD = PIPE.card, PIPE.predictor_card
 DEFAULT_STEPS, DEFAULT_TAU = model_defaults(APP_MODEL)
 
 
@@ -77,11 +76,10 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
             raise gr.Error("pick an example clip or upload a low-resolution video")
         if model_name is not None and model_name not in MODEL_NAMES:
             raise gr.Error(f"unknown model {model_name!r}: pick one of {', '.join(map(str, MODEL_NAMES))}")
-        pipe, card = pipeline(model_name or APP_MODEL)
+        pipe = pipeline(model_name or APP_MODEL)
         progress(0.2, desc="no-skip and SkipSR runs")
         out = compare(pipe, tempfile.mkdtemp(prefix="skipsr-app-"), tau=tau, mask=mask, steps=int(steps),
-                      seed=int(seed), max_frames=int(frames), results=RESULTS, model_card=card,
-                      predictor_card=PREDICTOR_CARD, **src)
+                      seed=int(seed), max_frames=int(frames), results=RESULTS, **src)
     except (VideoError, ValueError) as e:
         raise gr.Error(str(e)) from e
     progress(0.95, desc="rendering")
@@ -165,8 +163,9 @@ def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
 
 def curves(clip: str | None, model: str | None, highlight: dict | None):
     df = store_frame(clip, model)
-    return (plots.quality_vs_tau(df, "psnr_y", highlight), plots.time_vs_tau(df, highlight),
-            plots.quality_vs_time(df, "psnr_y", highlight), plots.skip_ratio_vs_tau(df, highlight))
+    metric = "lpips" if "lpips" in df and df["lpips"].notna().any() else "psnr_y"  # perceptual when the store has it
+    return (plots.quality_vs_tau(df, metric, highlight), plots.time_vs_tau(df, highlight),
+            plots.quality_vs_time(df, metric, highlight), plots.skip_ratio_vs_tau(df, highlight))
 
 
 def build() -> gr.Blocks:

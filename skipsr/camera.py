@@ -1,4 +1,4 @@
-"""A seeded virtual camera that turns a still photo into a video clip (DESIGN section 6).
+"""A seeded virtual camera that turns a still photo into a video clip (docs/design.md section 6).
 
 The camera pans, zooms and rotates slightly over the photo along a path whose speed varies
 (accelerations, near-stops). Frames are resampled with bicubic interpolation at a sampling ratio

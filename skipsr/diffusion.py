@@ -1,4 +1,4 @@
-"""Rectified flow (DESIGN section 5): loss, timestep schedules and samplers as pure functions.
+"""Rectified flow (docs/design.md section 5): loss, timestep schedules and samplers as pure functions.
 
 Rectified flow (Liu et al. 2022; Esser et al. 2024, "Scaling Rectified Flow Transformers"):
     x_t = (1 - t) x0 + t eps,    t = 1 is pure noise.

@@ -228,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --taus values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
         return 2
     try:
-        model, card = checkpoint.load_default_model(args.checkpoint)
-        predictor, pcard = checkpoint.load_default_predictor(args.predictor)
+        pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames))
         clips = validation_clips(args.data, args.clips, args.frames)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -238,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     if reason and not args.choose_steps:
         print(f"error: {reason}; the default tau is chosen by LPIPS", file=sys.stderr)
         return 2
-    args.steps = args.steps or checkpoint.default_steps(card)
+    card, pcard = pipe.card, pipe.predictor_card
+    args.steps = pipe.resolve(None, args.steps)[1]  # the card's default steps unless given
     command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
-    pipe = SkipSRPipeline(model, predictor, chunk_frames=max(16, args.frames))
     if args.choose_steps:
         best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, args.vmaf)
         result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}

@@ -1,4 +1,4 @@
-"""Detail scores, oracle skip masks, mask statistics and the mask overlay (DESIGN section 2).
+"""Detail scores, oracle skip masks, mask statistics and the mask overlay (docs/design.md section 2).
 
 Detail score of a token: d = RMSE(HR, up_s(down_s(HR))) over the token's HR pixels, all channels,
 in 8-bit units (0-255). A token covers `pt x token x token` HR pixels. Oracle mask at tau: skip a

@@ -1,4 +1,4 @@
-"""Quality metrics of an output video against the HR ground truth (DESIGN section 8).
+"""Quality metrics of an output video against the HR ground truth (docs/design.md section 8).
 
 - PSNR-Y and SSIM-Y through pyiqa (Y of YCbCr, the SR convention), averaged over frames.
 - PSNR-Y restricted to a pixel mask (e.g. tokens whose oracle detail score >= 4), same Y.
@@ -142,15 +142,15 @@ def perceptual(out: np.ndarray, refs: dict[str, np.ndarray], cache: dict | None 
 
 
 def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = False, vs: dict[str, np.ndarray] | None = None,
-            cache: dict | None = None, flows: list | None = None) -> dict:
+            cache: dict | None = None, flows: list | None = None, lpips_net: str = "alex") -> dict:
     """The standard full-reference numbers of one output (uint8 (T, H, W, 3) all): PSNR-Y, SSIM-Y,
     LPIPS (AlexNet v0.1), DISTS, the flow warping error E_warp x 1e3 and the temporal error; VMAF
     on request. `vs`: other videos to measure the output's distance to (e.g. {"noskip": ...} gives
     `psnr_y_vs_noskip`, `lpips_vs_noskip`, `dists_vs_noskip`: the skip cost). `cache` / `flows`: the
     reference's backbone features / flows when already known (perceptual.video_distances,
-    warp.reference_flows)."""
+    warp.reference_flows). `lpips_net="vgg"`: LPIPS on VGG16 instead of the standard AlexNet."""
     vs = vs or {}
-    dist = perceptual(out, {"ref": ref, **vs}, cache)
+    dist = perceptual(out, {"ref": ref, **vs}, cache, lpips_net)
     res = {"psnr_y": psnr_y(out, ref), "ssim_y": ssim_y(out, ref), **dist["ref"],
            "warp_error": warp.warp_error(out, ref, flows), "temporal_error": temporal_error(out, ref)}
     for name, other in vs.items():

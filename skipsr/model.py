@@ -1,4 +1,4 @@
-"""The skip-aware video diffusion transformer (DESIGN section 4), top to bottom.
+"""The skip-aware video diffusion transformer (docs/design.md section 4), top to bottom.
 
     LR halo patch --stem--> local features (C, P, P) --+--> token vector (D) --blocks--> head --> x0 residual
     x_t token    --embed--------------------------------^                                (pt*3, 16, 16)

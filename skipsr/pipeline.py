@@ -1,4 +1,4 @@
-"""The end-to-end SkipSR pipeline (DESIGN section 7).
+"""The end-to-end SkipSR pipeline (docs/design.md section 7).
 
     result = SkipSRPipeline(model, predictor)(lr_frames, tau=4, mask="predicted", steps=1, seed=0, hr=None)
 
@@ -9,7 +9,7 @@ stream through `run_stream` in temporal chunks with overlap and linear blending 
 by one chunk); large frames are tiled with overlap (`tiling.py`). `upscale_file` adds file decode /
 encode keeping fps and audio.
 
-`encode` / `decode` are the latent seam (identity here: pixel-space tokens, DESIGN section 1).
+`encode` / `decode` are the latent seam (identity here: pixel-space tokens, docs/design.md section 1).
 """
 
 from __future__ import annotations
@@ -90,9 +90,18 @@ def token_noise(keep: torch.Tensor, seed: int, origin: tuple[int, int, int], ful
 
 
 class SkipSRPipeline:
+    """The model, its mask predictor and its defaults. `tau` / `steps` left as None in a call take
+    the model card's defaults (`default_tau`, `default_steps`; 4.0 and 1 for a model without a card)."""
+
     def __init__(self, model: SkipSRNet, predictor: MaskPredictor | None = None, device: str | torch.device = "cpu",
                  chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0,
-                 tile_lr_px: int = 512, tile_overlap_lr_px: int = 16):
+                 tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
+                 predictor_card: dict | None = None):
+        from skipsr import checkpoint
+
+        self.card, self.predictor_card = card or {}, predictor_card or {}
+        self.default_steps = checkpoint.default_steps(self.card)  # 1 without a card
+        self.default_tau = checkpoint.default_tau(self.card)  # checkpoint.FALLBACK_TAU without a card
         self.model = model.to(device).eval()
         self.predictor = predictor.to(device).eval() if predictor is not None else None
         self.device = torch.device(device)
@@ -102,6 +111,22 @@ class SkipSRPipeline:
         pt = self.cfg.pt
         if chunk_frames % pt or overlap_frames % pt or not 0 <= overlap_frames < chunk_frames:
             raise ValueError("chunk_frames and overlap_frames must be multiples of pt with overlap < chunk")
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | None = None, predictor: str | None = None,
+                        device: str | torch.device = "cpu", load_predictor: bool = True, **kw) -> "SkipSRPipeline":
+        """A shipped model by name ("multistep", "distilled", "adversarial"; None: the default) or a
+        .safetensors path, with the shipped mask predictor (or `predictor`: a path, or "prior"), and
+        the card's default steps and tau. FileNotFoundError for a missing path."""
+        from skipsr import checkpoint
+
+        model, card = checkpoint.load_default_model(name_or_path)
+        pred, pcard = checkpoint.load_default_predictor(predictor) if load_predictor else (None, {})
+        return cls(model, pred, device=device, card=card, predictor_card=pcard, **kw)
+
+    def resolve(self, tau: float | None, steps: int | None) -> tuple[float, int]:
+        """(tau, steps) with None replaced by the model's defaults."""
+        return (self.default_tau if tau is None else float(tau)), (self.default_steps if steps is None else int(steps))
 
     # -- the latent seam (identity for pixel-space tokens) --------------------------------------
     def encode(self, lr: torch.Tensor) -> torch.Tensor:
@@ -208,13 +233,14 @@ class SkipSRPipeline:
 
     # -- streaming over chunks --------------------------------------------------------------------
     def run_stream(self, lr_chunks: Iterable[np.ndarray], hr_chunks: Iterable[np.ndarray] | None = None,
-                   tau: float = 4.0, mask: str = "predicted", steps: int = 1, seed: int = 0,
+                   tau: float | None = None, mask: str = "predicted", steps: int | None = None, seed: int = 0,
                    stats: dict | None = None, progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
         """Stream LR frames (any chunking) -> HR uint8 frames (n, H, W, 3), in order.
 
         Windows of `chunk_frames` frames overlap by `overlap_frames`, blended linearly. Memory holds
         one window. `stats` (a dict) receives masks, counts and timings as they accrue.
         """
+        tau, steps = self.resolve(tau, steps)
         if mask not in MASK_SOURCES:
             raise ValueError(f"mask must be one of {MASK_SOURCES}, got {mask!r}")
         if tau < 0:
@@ -272,7 +298,7 @@ class SkipSRPipeline:
         elif tail is not None:
             yield tail.cpu().numpy()
 
-    def __call__(self, video: np.ndarray, tau: float = 4.0, mask: str = "predicted", steps: int = 1,
+    def __call__(self, video: np.ndarray, tau: float | None = None, mask: str = "predicted", steps: int | None = None,
                  seed: int = 0, hr: np.ndarray | None = None) -> SkipSRResult:
         """Upscale an in-memory LR video (T, h, w, 3) uint8. `hr` (T, H, W, 3) enables the oracle mask."""
         if not isinstance(video, np.ndarray) or video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
@@ -313,8 +339,8 @@ class _TimedIter:
             return next(self.it)
 
 
-def upscale_file(pipe: SkipSRPipeline, src: str, dst: str, tau: float = 4.0, mask: str = "predicted",
-                 steps: int = 1, seed: int = 0, hr: str | None = None, max_frames: int | None = None,
+def upscale_file(pipe: SkipSRPipeline, src: str, dst: str, tau: float | None = None, mask: str = "predicted",
+                 steps: int | None = None, seed: int = 0, hr: str | None = None, max_frames: int | None = None,
                  progress: Callable[[int], None] | None = None) -> SkipSRResult:
     """Stream a video file through the pipeline into an H.264 mp4 that keeps fps and audio.
 

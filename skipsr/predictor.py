@@ -1,4 +1,4 @@
-"""The mask predictor (DESIGN section 3): a light CNN on the LR frames that predicts log1p(d).
+"""The mask predictor (docs/design.md section 3): a light CNN on the LR frames that predicts log1p(d).
 
 One network serves every tau: a token is skipped iff expm1(prediction) < tau. It strides down to
 the token grid (p = 16 / scale LR pixels per token), so its cost is a small fraction of the

@@ -2,7 +2,7 @@
 
 Convention: on the model side a video is a float32 tensor (T, C, H, W) with values in [0, 1];
 on the I/O side it is a uint8 numpy array (T, H, W, 3). `down` is antialiased bicubic (the
-`down_s` of DESIGN section 2), `up` plain bicubic (`up_s`).
+`down_s` of docs/design.md section 2), `up` plain bicubic (`up_s`).
 """
 
 from __future__ import annotations

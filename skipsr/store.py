@@ -1,4 +1,4 @@
-"""The metrics store (DESIGN section 8): append-only Parquet shards read with DuckDB.
+"""The metrics store (docs/design.md section 8): append-only Parquet shards read with DuckDB.
 
 Every writer writes its own shard file, first under a temporary name, then renamed: a reader sees
 whole shards or nothing, so a writer killed mid-write loses only its own unfinished shard and two

@@ -1,4 +1,4 @@
-"""Spatial tiling with overlap for frames too large to process at once (DESIGN section 7).
+"""Spatial tiling with overlap for frames too large to process at once (docs/design.md section 7).
 
 Tiles are placed on the LR frame, aligned to the token size so every tile's token grid is a
 sub-grid of the frame's; neighbouring tiles overlap by `overlap` LR pixels and their HR outputs are

@@ -68,6 +68,10 @@ def test_example_end_to_end_through_the_api(app_url):
     for v in (skip_video, noskip_video, pred_overlay, oracle_overlay):
         assert Path(v["video"] if isinstance(v, dict) else v).exists()
     assert "F1" in agreement and "skipped" in speed.lower() and "PSNR-Y" in speed
+    from skipsr import metrics
+
+    if metrics.perceptual_reason() is None:  # LPIPS / DISTS per output, the skip cost in words
+        assert "LPIPS" in speed and "DISTS" in speed and "loss**" in speed
     assert {r[0] for r in timings["data"]} >= {"transformer", "compose", "total"}
     assert elapsed < 60
     from skipsr.store import ResultsStore

@@ -37,3 +37,19 @@ def test_shipped_model_reproduces_its_card_on_the_reference_clip(name):
             assert got[key] == pytest.approx(ref[key], abs=0.002), key
     assert got["skip_ratio"] == pytest.approx(ref["skip_ratio"], abs=0.01)
     assert got["psnr_y_noskip"] > got["psnr_y_bicubic"]  # the model does something on unseen content
+
+
+def test_from_pretrained_owns_the_cards_defaults(tmp_path):
+    pipe = SkipSRPipeline.from_pretrained("adversarial")
+    card = checkpoint.read_card(checkpoint.MODELS["adversarial"])
+    assert (pipe.default_steps, pipe.default_tau) == (checkpoint.default_steps(card), card["default_tau"])
+    assert pipe.predictor is not None and pipe.predictor_card["kind"] == "predictor"
+    assert pipe.resolve(None, None) == (card["default_tau"], checkpoint.default_steps(card))
+    assert pipe.resolve(3, 2) == (3.0, 2)
+    lr = evaluate.read_video(evaluate.REFERENCE_CLIP, max_frames=2)[:, ::4, ::4]
+    by_default = pipe(lr, mask="predicted")  # tau and steps from the card
+    explicit = pipe(lr, tau=card["default_tau"], mask="predicted", steps=checkpoint.default_steps(card))
+    assert (by_default.video == explicit.video).all()
+    assert SkipSRPipeline.from_pretrained("multistep", load_predictor=False).predictor is None
+    with pytest.raises(FileNotFoundError):
+        SkipSRPipeline.from_pretrained(tmp_path / "missing.safetensors")

@@ -69,3 +69,21 @@ def test_upscale_picks_a_shipped_model_by_name_at_its_default_steps(tmp_path):
         assert out["model"] == card["id"] and out["steps"] == checkpoint.default_steps(card)
     res = run("upscale", lr, tmp_path / "x.mp4", "--model", "no-such-model")
     assert res.returncode == 2 and "no-such-model" in res.stderr
+
+
+def test_skipsr_console_script_runs_every_command_from_any_folder(tmp_path):
+    """`make setup` installs the package (editable) with its `skipsr` command."""
+    import shutil
+    from pathlib import Path
+
+    exe = shutil.which("skipsr", path=str(Path(sys.executable).parent))
+    assert exe, "the `skipsr` console script is not installed: run `make setup` (pip install -e .)"
+    res = subprocess.run([exe, "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0
+    for cmd in ("mask", "degrade", "upscale", "evaluate", "bench", "sweep", "data", "train", "metric-weights", "app"):
+        assert cmd in res.stdout, cmd
+    res = subprocess.run([exe, "evaluate", "--table", "--model", "adversarial"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert res.returncode == 0 and "realistic:" in res.stdout and "LPIPS rise" in res.stdout
+    res = subprocess.run([exe, "train"], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 2 and "needs a stage" in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""Detail scores and oracle masks (DESIGN section 2), mask statistics, overlay."""
+"""Detail scores and oracle masks (docs/design.md section 2), mask statistics, overlay."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The skip-aware transformer's invariants (DESIGN section 4) and its pieces."""
+"""The skip-aware transformer's invariants (docs/design.md section 4) and its pieces."""
 
 import pytest
 import torch

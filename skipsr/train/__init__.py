@@ -1,1 +1,1 @@
-"""Training stages, one command each (DESIGN section 6): `python -m skipsr.train.sr`, `.predictor`, ..."""
+"""Training stages, one command each (docs/design.md section 6): `python -m skipsr.train.sr`, `.predictor`, ..."""

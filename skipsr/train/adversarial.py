@@ -1,4 +1,4 @@
-"""Stage 3: adversarial post-training of the one-step model (DESIGN section 6.3).
+"""Stage 3: adversarial post-training of the one-step model (docs/design.md section 6.3).
 
     python -m skipsr.train.adversarial --run runs/adversarial --steps 300 [--init distilled] [--adv-weight 0.002]
 

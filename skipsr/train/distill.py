@@ -1,4 +1,4 @@
-"""Stage 2: a one-step model distilled from the multi-step model (DESIGN section 6.2).
+"""Stage 2: a one-step model distilled from the multi-step model (docs/design.md section 6.2).
 
     python -m skipsr.train.distill --run runs/distill --steps 500 [--teacher multistep] [--teacher-steps 2]
 

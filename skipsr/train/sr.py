@@ -1,4 +1,4 @@
-"""Stage 1: the flow-matching SR model, trained WITH skipping (DESIGN section 6.1).
+"""Stage 1: the flow-matching SR model, trained WITH skipping (docs/design.md section 6.1).
 
     python -m skipsr.train.sr --run runs/sr --steps 6000 [--minutes 120] [--device cpu]
 
