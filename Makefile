@@ -64,7 +64,7 @@ train: data
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
 	mkdir -p runs
-	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --taus $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
+	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the shipped example clips (the app's curves).
 results: setup metric-weights

@@ -1,6 +1,6 @@
 """Speed benchmark of skip vs no-skip (docs/design.md section 9).
 
-    python -m analysis.bench [--clip HR.mp4] [--frames 8] [--tau 4] [--mask oracle] [--steps 1] --json
+    python -m analysis.bench [--clip HR.mp4] [--frames 8] [--tau T] [--mask predicted|oracle] [--steps N] --json
     python -m analysis.bench --memory [--frames-short 30 --frames-long 300]
 
 Skip and no-skip run the same model in the same process, interleaved, after one warm-up each;
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import checkpoint, degrade, metrics, resize
+from skipsr import checkpoint, cliutil, degrade, metrics, resize
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.synth import flat_textured_clip
 from skipsr.video import read_video
@@ -126,11 +126,15 @@ def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m analysis.bench", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", help="HR clip (default: a generated 1280x720 clip with 60%% flat tokens)")
-    ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--tau", type=float, help="skip threshold (default: the model card's default tau)")
-    ap.add_argument("--mask", default="oracle", choices=("oracle", "predicted"))
+    cliutil.add_frames(ap, default=8)
+    cliutil.add_tau(ap)
+    cliutil.add_mask(ap, choices=("predicted", "oracle"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--flat-share", type=float, default=0.6)
     checkpoint.add_model_args(ap)
@@ -139,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
     ap.add_argument("--no-quality", action="store_true", help="skip LPIPS / DISTS (PSNR-Y only)")
-    ap.add_argument("--json", action="store_true")
+    cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.repeats < 3:
-        ap.error("--repeats must be >= 3 (medians of at least 3 runs)")
+        raise cliutil.BadInput("--repeats must be >= 3 (medians of at least 3 runs)")
+    cliutil.check_taus(args.tau)
+    cliutil.check_files([args.clip], "clip")
     if args.memory:
         out = memory(args.frames_short, args.frames_long, args.tau if args.tau is not None else 4.0, args.checkpoint)
     else:

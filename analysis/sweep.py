@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from skipsr import checkpoint, measure, metrics, store
+from skipsr import checkpoint, cliutil, measure, metrics, store
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
@@ -119,30 +119,32 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m analysis.sweep", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr sweep", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", nargs="+", required=True, help="HR clips (the LR is made from them)")
-    ap.add_argument("--taus", type=float, nargs="+",
+    cliutil.add_tau(ap, several=True,
                     help=f"thresholds (default: {' '.join(f'{t:g}' for t in SWEEP_TAUS)} plus each model's default tau)")
-    ap.add_argument("--mask", nargs="+", default=["predicted"], choices=("predicted", "oracle"))
+    ap.add_argument("--mask", nargs="+", default=["predicted"], choices=("predicted", "oracle"),
+                    help="mask sources (default: predicted)")
     ap.add_argument("--engine", default="local", choices=("local", "ray"))
     ap.add_argument("--steps", type=int, help=checkpoint.STEPS_HELP)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--frames", type=int, default=8)
+    cliutil.add_frames(ap, default=8, help="frames per clip")
     ap.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic"))
     ap.add_argument("--models", "--checkpoint", dest="models", nargs="+", default=[None], metavar="NAME|PATH",
                     help=checkpoint.MODEL_HELP + "; several run one after the other, each at its default steps")
     ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     ap.add_argument("--no-vmaf", action="store_true")
     ap.add_argument("--results", default="results")
+    cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    missing = [c for c in args.clips if not Path(c).is_file()]
-    if missing:
-        print(f"error: clip not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if args.taus and any(t < 0 for t in args.taus):
-        print("error: --taus values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
-        return 2
+    cliutil.check_files(args.clips, "clip")
+    cliutil.check_taus(args.tau)
+    args.taus = args.tau
     jobs = [(c, m) for m in args.models for c in args.clips]
     n_runs = sum(runs_per_clip(args.taus, m, args.mask) for _, m in jobs)
     kw = dict(taus=args.taus, mask_sources=args.mask, steps=args.steps, seed=args.seed, frames=args.frames,
@@ -153,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             written = sum(sweep_clip(c, model_path=m, progress=bar.update, **kw) for c, m in jobs)
         else:
             written = run_on_ray(jobs, kw, bar)
-    print(json.dumps({"rows_written": written, "runs_requested": n_runs, "results": args.results}))
+    summary = {"rows_written": written, "runs_requested": n_runs, "results": args.results}
+    print(json.dumps(summary) if args.json else
+          f"wrote {written} rows to {args.results} ({n_runs - written} of {n_runs} runs were already there)")
     return 0
 
 

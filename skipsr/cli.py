@@ -17,8 +17,8 @@ import sys
 
 import torch
 
-from skipsr import checkpoint, degrade, masks, resize
-from skipsr.video import VideoError, VideoWriter, iter_chunks, probe
+from skipsr import checkpoint, cliutil, degrade, masks, resize
+from skipsr.video import VideoWriter, iter_chunks, probe
 
 log = logging.getLogger("skipsr")
 
@@ -37,7 +37,7 @@ def detail_scores_of_file(path: str, scale: int, pt: int = 1, max_frames: int | 
 
 def cmd_mask(args: argparse.Namespace) -> int:
     info = probe(args.video)
-    scores = detail_scores_of_file(args.video, args.scale, args.pt, args.max_frames)  # (Tg, Hg, Wg)
+    scores = detail_scores_of_file(args.video, args.scale, args.pt, args.frames)  # (Tg, Hg, Wg)
     skips = [masks.oracle_mask(scores, tau) for tau in args.tau]
     result = {
         "taus": list(args.tau),
@@ -45,7 +45,7 @@ def cmd_mask(args: argparse.Namespace) -> int:
         "tokens": int(scores.numel()),
         "grid": list(scores.shape),
         "scale": args.scale,
-        "frames": min(info.frames, args.max_frames or info.frames),
+        "frames": min(info.frames, args.frames or info.frames),
         "width": info.width,
         "height": info.height,
         "score_mean": float(scores.mean()),
@@ -55,7 +55,7 @@ def cmd_mask(args: argparse.Namespace) -> int:
         t0 = 0
         with VideoWriter(args.overlay, info.fps, audio_from=args.video) as writer:
             for frames in iter_chunks(args.video, chunk_frames=CHUNK_FRAMES - CHUNK_FRAMES % args.pt,
-                                      max_frames=args.max_frames):
+                                      max_frames=args.frames):
                 n = frames.shape[0] // args.pt
                 writer.write(masks.overlay(frames, skip[t0 : t0 + n], pt=args.pt))
                 t0 += n
@@ -77,14 +77,20 @@ def cmd_degrade(args: argparse.Namespace) -> int:
     # The output file's own H.264 encoding at --crf is the compression step of the realistic chain.
     crf = args.crf if args.realistic else 0
     with VideoWriter(args.lr, info.fps, crf=crf, audio_from=args.hr, deterministic=True) as writer:
-        for frames in iter_chunks(args.hr, chunk_frames=CHUNK_FRAMES, max_frames=args.max_frames):
+        for frames in iter_chunks(args.hr, chunk_frames=CHUNK_FRAMES, max_frames=args.frames):
             hr = resize.to_float(frames)  # (n, 3, H, W)
             if args.realistic:
                 writer.write(degrade.blur_down_noise(hr, args.scale, sigma, noise, g))
             else:
                 writer.write(resize.to_uint8(degrade.bicubic(hr, args.scale)))
     mode = f"realistic (blur {sigma:.2f}px, noise {noise:.2f}, crf {args.crf}, seed {args.seed})" if args.realistic else "bicubic"
-    log.info("wrote %s: %d frames, x%d %s", args.lr, writer.frames_written, args.scale, mode)
+    if args.json:
+        print(json.dumps({"output": args.lr, "frames": writer.frames_written, "scale": args.scale,
+                          "degradation": "realistic" if args.realistic else "bicubic", "blur_sigma_px": sigma if
+                          args.realistic else None, "noise_std_8bit": noise if args.realistic else None,
+                          "crf": args.crf if args.realistic else 0, "seed": args.seed}))
+    else:
+        log.info("wrote %s: %d frames, x%d %s", args.lr, writer.frames_written, args.scale, mode)
     return 0
 
 
@@ -93,20 +99,20 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     from skipsr.pipeline import SkipSRPipeline, upscale_file
 
+    info = probe(args.input)  # bad input fails here, before any model loads
+    if args.hr:
+        probe(args.hr)
+    elif args.mask == "oracle":
+        raise cliutil.BadInput("--mask oracle needs the ground truth: pass --hr HR_VIDEO")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, device=args.device,
                                           load_predictor=args.mask == "predicted", chunk_frames=args.chunk_frames)
     tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
     if pipe.cfg.scale != args.scale:
-        print(f"error: the checkpoint is a x{pipe.cfg.scale} model, --scale {args.scale} was asked", file=sys.stderr)
-        return 2
-    if args.mask == "oracle" and not args.hr:
-        print("error: --mask oracle needs the ground truth: pass --hr HR_VIDEO", file=sys.stderr)
-        return 2
-    info = probe(args.input)
-    total = min(info.frames, args.max_frames or info.frames) or None
+        raise cliutil.BadInput(f"the checkpoint is a x{pipe.cfg.scale} model, --scale {args.scale} was asked")
+    total = min(info.frames, args.frames or info.frames) or None
     with tqdm(total=total, unit="frame", desc="upscale", disable=args.json or None) as bar:
         res = upscale_file(pipe, args.input, args.output, tau, args.mask, steps, args.seed, args.hr,
-                           args.max_frames, progress=bar.update)
+                           args.frames, progress=bar.update)
     out = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept, "frames": res.frames,
            "out_w": res.out_w, "out_h": res.out_h, "tau": tau, "mask": args.mask, "steps": steps,
            "model": pipe.card.get("id"), "padding_waste": res.padding_waste,
@@ -187,11 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("mask", help="oracle detail mask of an HR video (docs/design.md, section 2)")
     m.add_argument("video", help="high-resolution video")
     m.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
-    m.add_argument("--tau", type=float, nargs="+", default=[4.0], help="thresholds in 8-bit RMSE units")
+    cliutil.add_tau(m, several=True, default=[4.0], help="thresholds in 8-bit RMSE units")
     m.add_argument("--pt", type=int, default=1, choices=(1, 2), help="frames per token")
-    m.add_argument("--max-frames", type=int, help="only the first N frames")
+    cliutil.add_frames(m)
     m.add_argument("--overlay", help="write an mp4 with skipped tokens tinted (at the first --tau)")
-    m.add_argument("--json", action="store_true", help="print one JSON object")
+    cliutil.add_json(m)
     m.set_defaults(func=cmd_mask)
 
     d = sub.add_parser("degrade", help="make the LR input from an HR video")
@@ -201,24 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--realistic", action="store_true", help="blur + noise + H.264 instead of clean bicubic")
     d.add_argument("--crf", type=int, default=28, help="H.264 CRF of the realistic mode (clean mode is lossless)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--max-frames", type=int)
+    cliutil.add_frames(d)
+    cliutil.add_json(d)
     d.set_defaults(func=cmd_degrade)
 
     u = sub.add_parser("upscale", help="super-resolve a video with token skipping")
     u.add_argument("input", help="low-resolution video")
     u.add_argument("output", help="output mp4 (fps and audio of the input kept)")
     u.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
-    u.add_argument("--tau", type=float, help="skip threshold, 8-bit RMSE units (0 = skip nothing; default: the "
-                                             "model card's default tau)")
-    u.add_argument("--mask", default="predicted", choices=("predicted", "oracle", "none"))
+    cliutil.add_tau(u)
+    cliutil.add_mask(u)
     u.add_argument("--hr", help="ground-truth HR video (needed for --mask oracle)")
     u.add_argument("--seed", type=int, default=0)
     checkpoint.add_model_args(u)
     u.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
-    u.add_argument("--max-frames", type=int)
+    cliutil.add_frames(u)
     u.add_argument("--chunk-frames", type=int, default=16)
     u.add_argument("--device", default="cpu")
-    u.add_argument("--json", action="store_true")
+    cliutil.add_json(u)
     u.set_defaults(func=cmd_upscale)
     for name, (_, text) in DELEGATED.items():  # listed in --help; main() hands them their arguments
         sub.add_parser(name, help=text, add_help=False)
@@ -231,12 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         return DELEGATED[argv[0]][0](argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    taus = getattr(args, "tau", None)
-    if any(t < 0 for t in (taus if isinstance(taus, list) else [taus] if taus is not None else [])):
-        print("error: --tau values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
-        return 2
-    try:
+
+    def body() -> int:
+        cliutil.check_taus(getattr(args, "tau", None))
         return args.func(args)
-    except (VideoError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    return cliutil.guard(body)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from skipsr import cliutil
+
 log = logging.getLogger(__name__)
 
 DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers")
@@ -329,13 +331,17 @@ def make_examples(root: str | os.PathLike | None = None, out_dir: Path = EXAMPLE
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.data", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr data", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="fetch photos and real clips into the cache folder")
-    f.add_argument("--root", help="cache folder (default $SKIPSR_DATA or ./data)")
+    cliutil.add_data(f)
     f.add_argument("--no-debian", action="store_true", help="skip the Debian wallpaper packages")
     c = sub.add_parser("clips", help="render virtual-camera HR clips from the fetched photos")
-    c.add_argument("--root")
+    cliutil.add_data(c)
     c.add_argument("--frames", type=int, default=32)
     c.add_argument("--size", type=int, default=256, help="square HR frame side in pixels")
     c.add_argument("--per-photo", type=int, default=2)
@@ -356,23 +362,20 @@ def main(argv: list[str] | None = None) -> int:
             log.info("wrote %s", p)
         return 0
     if args.cmd == "render":
+        cliutil.check_files([args.photo], "photo")
         return render_clip(args.out, args.photo, args.width, args.height, args.frames, args.fps, args.seed)
     if args.cmd == "fetch":
         try:
-            fetch(args.root, debian=not args.no_debian)
+            fetch(args.data, debian=not args.no_debian)
         except RuntimeError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
     else:
         from skipsr.camera import CameraConfig
 
-        try:
-            clips = make_clips(args.root, CameraConfig(frames=args.frames, height=args.size, width=args.size),
-                               per_photo=args.per_photo, limit=args.limit)
-        except FileNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        log.info("%d clips under %s", len(clips), data_root(args.root) / "clips")
+        clips = make_clips(args.data, CameraConfig(frames=args.frames, height=args.size, width=args.size),
+                           per_photo=args.per_photo, limit=args.limit)
+        log.info("%d clips under %s", len(clips), data_root(args.data) / "clips")
     return 0
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, degrade, measure, metrics, resize
+from skipsr import checkpoint, cliutil, degrade, measure, metrics, resize
 from skipsr import data as datamod
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
@@ -187,13 +187,17 @@ def reference_numbers(pipe: SkipSRPipeline, tau: float, steps: int = 1, seed: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.evaluate", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr evaluate", description=__doc__.split("\n\n")[0])
     checkpoint.add_model_args(ap)
     ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
-    ap.add_argument("--data")
+    cliutil.add_data(ap)
     ap.add_argument("--clips", type=int, default=8, help="validation virtual-camera clips (plus bikes.mp4)")
-    ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--taus", type=float, nargs="+", default=list(TAUS))
+    cliutil.add_frames(ap, default=8, help="frames per clip")
+    cliutil.add_tau(ap, several=True, default=list(TAUS), help="thresholds to evaluate (8-bit RMSE units)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--degradations", nargs="+", default=list(DEGRADATIONS), choices=DEGRADATIONS,
                     help="input degradations to evaluate (default: both; the default tau needs both)")
@@ -206,37 +210,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--choose-steps", type=int, nargs="+", metavar="N",
                     help="instead: no-skip quality at each step count; the best PSNR-Y becomes the card's "
                          "default_steps with --write-card")
-    ap.add_argument("--json", action="store_true")
+    cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    cliutil.check_taus(args.tau)
+    args.taus = args.tau
     if args.table:
-        try:
-            card = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
-        except FileNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        card = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
         v = card.get("validation")
         if not v or "summaries" not in v:
-            print(f"error: the card of {card.get('id')} has no validation numbers in this format: run "
-                  f"`python -m skipsr.evaluate --model {args.checkpoint or 'multistep'} --write-card` first",
-                  file=sys.stderr)
-            return 2
+            raise cliutil.BadInput(f"the card of {card.get('id')} has no validation numbers in this format: run "
+                                   f"`skipsr evaluate --model {args.checkpoint or 'multistep'} --write-card` first")
         print(card_tables(v))
         return 0
     degradations = ["realistic"] if args.realistic else list(dict.fromkeys(args.degradations))
-    if any(t < 0 for t in args.taus):
-        print("error: --taus values must be >= 0 (8-bit RMSE units)", file=sys.stderr)
-        return 2
-    try:
-        pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames))
-        clips = validation_clips(args.data, args.clips, args.frames)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.write_card and not args.choose_steps and set(degradations) != set(DEGRADATIONS):
+        raise cliutil.BadInput("--write-card needs both degradations (the default tau is chosen on both)")
+    cliutil.check_folder(args.data, "data folder")
+    pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames))
+    clips = validation_clips(args.data, args.clips, args.frames)
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:
-        print(f"error: {reason}; the default tau is chosen by LPIPS", file=sys.stderr)
-        return 2
+        raise cliutil.BadInput(f"{reason}; the default tau is chosen by LPIPS")
     card, pcard = pipe.card, pipe.predictor_card
     args.steps = pipe.resolve(None, args.steps)[1]  # the card's default steps unless given
     command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -265,9 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("no tau in %s meets the no-perceptible-loss rule: default tau 0 (skip nothing)", args.taus)
     result["reference"] = reference_numbers(pipe, default_tau, args.steps, args.seed)
     if args.write_card:
-        if set(degradations) != set(DEGRADATIONS):
-            print("error: --write-card needs both degradations (the default tau is chosen on both)", file=sys.stderr)
-            return 2
         model_path = checkpoint.resolve(args.checkpoint)
         # the predictor's card keeps the numbers it was validated with: those of the default model
         paths = [model_path] + ([args.predictor or checkpoint.DEFAULT_PREDICTOR]

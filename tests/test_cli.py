@@ -87,3 +87,30 @@ def test_skipsr_console_script_runs_every_command_from_any_folder(tmp_path):
     assert res.returncode == 0 and "realistic:" in res.stdout and "LPIPS rise" in res.stdout
     res = subprocess.run([exe, "train"], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 2 and "needs a stage" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def _one_line_error(res):
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    return res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_every_command_says_bad_input_in_one_line_with_exit_code_2(tmp_path):
+    """The convention of skipsr/cliutil.py: a missing file or folder and a negative tau end with exit
+    code 2 and one `error: ...` line, in every command that takes them."""
+    from skipsr.video import write_video
+
+    clip = tmp_path / "hr.mp4"
+    write_video(clip, pattern(2, 64, 64), 24)
+    nope, nodir = tmp_path / "nope.mp4", tmp_path / "no-such-folder"
+    missing = [
+        ["mask", nope], ["degrade", nope, tmp_path / "o.mp4"], ["upscale", nope, tmp_path / "o.mp4"],
+        ["upscale", clip, tmp_path / "o.mp4", "--hr", nope], ["evaluate", "--data", nodir], ["bench", "--clip", nope],
+        ["sweep", "--clips", nope], ["data", "clips", "--data", nodir], ["data", "render", tmp_path / "o.mp4", "--photo", nope],
+        *[["train", stage, "--data", nodir] for stage in ("sr", "distill", "adversarial", "predictor")],
+    ]
+    negative_tau = [["mask", clip, "--tau", -1], ["upscale", clip, tmp_path / "o.mp4", "--tau", -1],
+                    ["evaluate", "--tau", -1], ["bench", "--tau", -1], ["sweep", "--clips", clip, "--tau", -1]]
+    for args in missing + negative_tau:
+        res = run(*args)
+        assert _one_line_error(res), (args, res.returncode, res.stderr[-2000:])
+    assert "not found" in run("mask", nope).stderr and ">= 0" in run("bench", "--tau", -1).stderr

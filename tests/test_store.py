@@ -108,7 +108,7 @@ def tiny_setup(tmp_path_factory):
 
 def sweep_cmd(d, results, engine="local"):
     return [sys.executable, "-m", "analysis.sweep", "--clips", str(d / "c1.mp4"), str(d / "c2.mp4"),
-            "--taus", "2", "4", "--mask", "oracle", "--engine", engine, "--frames", "3", "--no-vmaf",
+            "--tau", "2", "4", "--mask", "oracle", "--engine", engine, "--frames", "3", "--no-vmaf", "--json",
             "--checkpoint", str(d / "m.safetensors"), "--results", str(results)]
 
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from skipsr import masks
+from skipsr import cliutil, masks
 from skipsr.tokens import TokenSet, scatter_add
 from skipsr.train import sr
 from skipsr.train.common import EMA, Run, add_common_args, fit, setup
@@ -108,7 +108,11 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.train.adversarial", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr train adversarial", description=__doc__.split("\n\n")[0])
     add_common_args(ap, run="runs/adversarial", steps=300, log_every=10, val_every=100, save_every=50)
     ap.add_argument("--init", default="distilled", help="one-step checkpoint to start from (name or path)")
     sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=2e-5, warmup=20)  # --lr: the generator's
@@ -121,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     rng = setup(args)
     dev = torch.device(args.device)
     inputs = sr.load_inputs(args, dev, args.init)
-    if inputs is None:
-        return 1
     [(gen, icard)], train_clips, val = inputs
     disc = Discriminator(args.d_channels).to(dev)
     d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.0, 0.99))

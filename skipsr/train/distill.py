@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from skipsr import cliutil
 from skipsr.tokens import TokenSet
 from skipsr.train import sr
 from skipsr.train.common import EMA, Run, add_common_args, fit, setup
@@ -36,7 +37,11 @@ def distill_loss(student, teacher, b: dict, keep: torch.Tensor, teacher_steps: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.train.distill", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr train distill", description=__doc__.split("\n\n")[0])
     add_common_args(ap, run="runs/distill", steps=500, log_every=20, val_every=250, save_every=100)
     ap.add_argument("--teacher", default="multistep", help="multi-step checkpoint (name or path)")
     ap.add_argument("--teacher-steps", type=int, help="Euler steps of the teacher (default: its card's default_steps)")
@@ -45,8 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     rng = setup(args)
     dev = torch.device(args.device)
     inputs = sr.load_inputs(args, dev, args.teacher, args.teacher)  # the student starts as the teacher
-    if inputs is None:
-        return 1
     [(teacher, tcard), (student, _)], train_clips, val = inputs
     teacher.requires_grad_(False)
     teacher_steps = args.teacher_steps or tcard.get("default_steps", 4)

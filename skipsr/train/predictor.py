@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-from skipsr import masks
+from skipsr import cliutil, masks
 from skipsr.predictor import MaskPredictor, PredictorConfig
 from skipsr.train import data as tdata
 from skipsr.train.common import EMA, Run, add_common_args, fit, setup
@@ -61,7 +61,11 @@ def validate(model: MaskPredictor, val: dict, taus=EVAL_TAUS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.train.predictor", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr train predictor", description=__doc__.split("\n\n")[0])
     add_common_args(ap, run="runs/predictor", steps=1000, log_every=50, val_every=500, save_every=250)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--frames", type=int, default=2)
@@ -76,11 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rng = setup(args)
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop, zoom_range=(args.zoom_min, 1.0), jitter=args.jitter)
-    try:
-        train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
     val = tdata.stack(tdata.batch(val_clips, 32, tdata.SampleConfig(frames=args.frames, size=args.crop),
                                   np.random.default_rng(1234)))  # validation without augmentation
     model = MaskPredictor(PredictorConfig(channels=args.channels, blocks=args.blocks))

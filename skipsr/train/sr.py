@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import torch
 
-from skipsr import checkpoint, diffusion
+from skipsr import checkpoint, cliutil, diffusion
 from skipsr.model import SIZES, SkipSRNet
 from skipsr.tokens import TokenSet, gather
 from skipsr.train import data as tdata
@@ -46,14 +46,10 @@ def add_clip_args(ap: argparse.ArgumentParser, batch: int, frames: int, crop: in
 
 def load_inputs(args, dev: torch.device, *refs: str):
     """What a stage (1-3) starts from: the checkpoints `refs` (names or paths) as [(model, card)], the
-    train clips and the fixed validation batch (8 crops, seed 1234). None, after printing why, when a
-    checkpoint or the data is missing."""
-    try:
-        models = [checkpoint.load(checkpoint.resolve(r), dev) for r in refs]
-        train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return None
+    train clips and the fixed validation batch (8 crops, seed 1234). FileNotFoundError (saying what to
+    run) when a checkpoint or the data is missing."""
+    models = [checkpoint.load(checkpoint.resolve(r), dev) for r in refs]
+    train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
     val = tdata.stack(tdata.batch(val_clips, 8, scfg, np.random.default_rng(1234)))
     return models, train_clips, {k: v.to(dev) for k, v in val.items()}
@@ -129,7 +125,11 @@ def validate(model: SkipSRNet, val: dict, steps_list=(1, 4), seed: int = 0, deta
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.train.sr", description=__doc__.split("\n\n")[0])
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr train sr", description=__doc__.split("\n\n")[0])
     add_common_args(ap, run="runs/sr", steps=6000, log_every=20, val_every=250, save_every=100)
     ap.add_argument("--size-name", default="cpu", choices=sorted(SIZES))
     add_clip_args(ap, batch=8, frames=4, crop=128, lr=4e-4, warmup=200)
@@ -139,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     rng = setup(args)
     dev = torch.device(args.device)
     inputs = load_inputs(args, dev, *([args.init] if args.init else []))
-    if inputs is None:
-        return 1
     inits, train_clips, val = inputs
     model, init_card = inits[0] if inits else (SkipSRNet(SIZES[args.size_name]).to(dev), {})
     if args.init:
