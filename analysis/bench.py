@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import checkpoint, cliutil, degrade, metrics, resize
+from skipsr import checkpoint, cliutil, degrade, metrics, resize, store
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.synth import flat_textured_clip
 from skipsr.video import read_video
@@ -162,7 +162,7 @@ def _main(argv: list[str] | None) -> int:
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
                                               chunk_frames=max(16, args.frames))
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
-        out = {"clip": clip_id, "model": pipe.card.get("id"),
+        out = {"clip": clip_id, "model": pipe.card.get("id"), **store.environment(),
                **bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality)}
         if not args.clip:
             out["generated_flat_share"] = float(1 - textured.mean())

@@ -13,8 +13,6 @@ frames, degradation, tau, mask, steps, seed) are skipped, so an interrupted swee
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import logging
 import sys
@@ -22,41 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, measure, metrics, store
+from skipsr import checkpoint, cliutil, measure, store
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
 log = logging.getLogger("analysis.sweep")
 
-# Why a column may be empty in a row: the store explains every null it holds.
-NULL_REASONS = {
-    "pred_": "no predicted mask in this run (mask source is not 'predicted')",
-    "temporal_error": "a one-frame clip has no temporal difference",
-    "warp_error": "a one-frame clip has no temporal difference",
-    "seam_error": "no token was skipped, so there is no refined/skipped border",
-    "vmaf": "VMAF not requested (--no-vmaf)",
-}
 SWEEP_TAUS = (1.0, 2.0, 4.0, 6.0, 8.0)  # plus each model's default tau
-
-
-def clip_hash(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def explain_nulls(row: dict) -> str:
-    """JSON {column: reason} for every None in the row."""
-    perceptual = metrics.perceptual_reason()
-    out = {}
-    for col, val in row.items():
-        if val is not None:
-            continue
-        if col.endswith("_vs_noskip") and row.get("mask_source") == "none":
-            out[col] = "this is the no-skip run itself"
-        elif perceptual and col.startswith(("lpips", "dists")):
-            out[col] = perceptual
-        else:
-            out[col] = next((r for prefix, r in NULL_REASONS.items() if col.startswith(prefix)), "not measured")
-    return json.dumps(out, sort_keys=True)
 
 
 def sweep_taus(taus: list[float] | None, card: dict) -> list[float]:
@@ -88,14 +58,14 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     res_store = store.ResultsStore(results)
     done = res_store.done_keys()
     hr = read_video(clip_path, max_frames=frames)
-    clip = measure.prepare_clip(hr, model.cfg.scale, degradation, seed)
-    base = {"model_id": card.get("id"), "model_hash": model_hash, "predictor_id": pcard.get("id"),
-            "predictor_hash": pcard.get("weights_sha256_16"), "clip_id": Path(clip_path).stem,
-            "clip_hash": clip_hash(clip_path), "scale": model.cfg.scale, "frames": int(clip.hr.shape[0]),
+    clip = measure.prepare_clip(hr, model.cfg, degradation, seed)
+    base = {"origin": "sweep", "card": card, "predictor_card": pcard, "scale": model.cfg.scale,
+            "clip_id": Path(clip_path).stem, "clip_hash": store.file_hash(clip_path), "frames": int(clip.hr.shape[0]),
             "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]), "degradation": degradation,
-            "steps": steps, "seed": seed, **store.environment()}
+            "steps": steps, "seed": seed}
+    key = {"model_hash": model_hash, "predictor_hash": pcard.get("weights_sha256_16"), **base}
     runs = [(0.0, "none")] + [(float(t), m) for t in taus for m in mask_sources]
-    todo = [(t, m) for t, m in runs if store.run_key({**base, "tau": t, "mask_source": m}) not in done]
+    todo = [(t, m) for t, m in runs if store.run_key({**key, "tau": t, "mask_source": m}) not in done]
     if not todo:
         return 0
     noskip_row, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)
@@ -105,13 +75,7 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
             numbers = noskip_row
         else:
             numbers = measure.measure_run(pipe, clip, tau, mask, steps, seed, noskip.video, with_vmaf)[0]
-        row = {"run_id": store.new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(),
-               "origin": "sweep", **base, "tau": tau, "mask_source": mask, **numbers}
-        for col in ("pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio",
-                    "pred_oracle_skip_ratio", "vmaf"):
-            row.setdefault(col, None)
-        row["null_reasons"] = explain_nulls(row)
-        rows.append(row)
+        rows.append(store.run_record(**base, tau=tau, mask_source=mask, numbers=numbers))
         if progress is not None:
             progress(1)
     res_store.append(rows)

@@ -26,7 +26,7 @@ from skipsr import checkpoint, metrics  # noqa: E402
 from skipsr.compare import MAX_FRAMES, compare  # noqa: E402
 from skipsr.data import EXAMPLES_DIR  # noqa: E402
 from skipsr.pipeline import SkipSRPipeline  # noqa: E402
-from skipsr.store import ResultsStore  # noqa: E402
+from skipsr.store import ResultsStore, file_hash  # noqa: E402
 from skipsr.video import VideoError, probe, read_video  # noqa: E402
 
 log = logging.getLogger("skipsr.app")
@@ -68,10 +68,12 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
             info = probe(upload)
             if info.duration_s > MAX_UPLOAD_S:
                 raise gr.Error(f"the upload is {info.duration_s:.1f} s long; this demo takes up to {MAX_UPLOAD_S:g} s")
-            src = {"lr": read_video(upload, max_frames=frames), "fps": info.fps, "clip_id": Path(upload).stem}
+            src = {"lr": read_video(upload, max_frames=frames), "fps": info.fps, "clip_id": Path(upload).stem,
+                   "clip_hash": file_hash(upload)}
         elif example:
             path = EXAMPLES_DIR / f"{example}.mp4"
-            src = {"hr": read_video(path, max_frames=frames), "fps": probe(path).fps, "clip_id": example}
+            src = {"hr": read_video(path, max_frames=frames), "fps": probe(path).fps, "clip_id": example,
+                   "clip_hash": file_hash(path)}
         else:
             raise gr.Error("pick an example clip or upload a low-resolution video")
         if model_name is not None and model_name not in MODEL_NAMES:

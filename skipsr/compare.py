@@ -8,7 +8,6 @@ metrics store. The app's handler is a thin call to it.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -64,10 +63,12 @@ def check_input(lr: np.ndarray) -> None:
 
 def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None = None, lr: np.ndarray | None = None,
             fps: Fraction | float = 24, tau: float | None = None, mask: str = "predicted", steps: int | None = None,
-            seed: int = 0, max_frames: int = 8, clip_id: str = "upload", results: str | Path | None = None) -> Comparison:
+            seed: int = 0, max_frames: int = 8, clip_id: str = "upload", clip_hash: str | None = None,
+            results: str | Path | None = None) -> Comparison:
     """Run no-skip and skip on one clip. Give `hr` (an example: LR made by bicubic x scale, oracle
     and full-reference metrics available) or `lr` (an upload: predicted or no mask only). tau / steps:
-    the model card's defaults when None."""
+    the model card's defaults when None. `clip_hash`: the store's hash of the source file
+    (`store.file_hash`; default: a hash of the LR frames)."""
     tau, steps = pipe.resolve(tau, steps)
     if (hr is None) == (lr is None):
         raise ValueError("give exactly one of hr (an HR example) or lr (an LR upload)")
@@ -76,7 +77,7 @@ def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None 
     n = max(1, min(int(max_frames), MAX_FRAMES))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    clip = measure.prepare_clip(hr[:n], pipe.cfg.scale) if hr is not None else None
+    clip = measure.prepare_clip(hr[:n], pipe.cfg) if hr is not None else None
     lr_in = clip.lr if clip is not None else lr[:n]
     check_input(lr_in)
     noskip = pipe(lr_in, tau=0.0, mask="none", steps=steps, seed=seed)  # warm and reference
@@ -110,29 +111,30 @@ def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None 
         speedup_transformer=noskip.timings["transformer"] / max(skip.timings["transformer"], 1e-9),
         agreement=agreement, quality=quality, skip_cost=cost)
     if results is not None:
-        cmp.rows = _record(results, cmp, lr_in, clip_id, tau, mask, steps, seed, pipe, pipe.card, pipe.predictor_card,
-                           skip, noskip)
+        cmp.rows = _record(results, cmp, lr_in, clip_id, clip_hash, tau, mask, steps, seed, pipe, skip, noskip,
+                           clip.hr if clip is not None else None)
     return cmp
 
 
-def _record(results, cmp: Comparison, lr_in, clip_id, tau, mask, steps, seed, pipe, card, pcard, skip, noskip):
-    """Both runs of a comparison as store rows (origin 'app')."""
-    base = {"origin": "app", "model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
-            "predictor_id": pcard.get("id"), "predictor_hash": pcard.get("weights_sha256_16"), "clip_id": clip_id,
-            "clip_hash": hashlib.sha256(lr_in.tobytes()).hexdigest()[:16], "scale": pipe.cfg.scale,
+def _record(results, cmp: Comparison, lr_in, clip_id, clip_hash, tau, mask, steps, seed, pipe, skip, noskip,
+            hr: np.ndarray | None):
+    """Both runs of a comparison as store rows (origin 'app'), through the one record builder."""
+    base = {"origin": "app", "card": pipe.card, "predictor_card": pipe.predictor_card, "scale": pipe.cfg.scale,
+            "clip_id": clip_id, "clip_hash": clip_hash or hashlib.sha256(lr_in.tobytes()).hexdigest()[:16],
             "frames": int(lr_in.shape[0]), "width": int(cmp.skip_frames.shape[2]),
             "height": int(cmp.skip_frames.shape[1]), "degradation": "bicubic" if cmp.quality else "upload",
-            "steps": steps, "seed": seed, **store.environment()}
+            "steps": steps, "seed": seed}
     rows = []
     for name, res, t, m in (("noskip", noskip, 0.0, "none"), ("skip", skip, tau, mask)):
-        row = {"run_id": store.new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), **base,
-               "tau": t, "mask_source": m, "skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens,
-               "n_kept": res.n_kept, **{f"t_{k}_s": v for k, v in res.timings.items()},
-               **cmp.quality.get(name, {})}
+        numbers = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept,
+                   "padding_waste": res.padding_waste, **{f"t_{k}_s": v for k, v in res.timings.items()},
+                   **cmp.quality.get(name, {})}
         if name == "skip":
-            row.update(cmp.skip_cost)
+            numbers.update(cmp.skip_cost)
             if cmp.agreement:
-                row.update({f"pred_{k}": v for k, v in cmp.agreement.items()})
-        rows.append(row)
+                numbers.update({f"pred_{k}": v for k, v in cmp.agreement.items()})
+            if hr is not None and res.skip.any():
+                numbers["seam_error"] = metrics.seam_error(res.video, hr, res.skip, pipe.cfg.token_px)
+        rows.append(store.run_record(**base, tau=t, mask_source=m, numbers=numbers))
     store.ResultsStore(results).append(rows)
     return rows

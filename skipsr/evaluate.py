@@ -63,7 +63,7 @@ def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, 
 def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: int, degradation: str,
                   oracle: bool, with_vmaf: bool = False) -> dict:
     """Bicubic, no-skip and skip runs of one clip -> {run name: numbers}."""
-    clip = measure.prepare_clip(hr, pipe.cfg.scale, degradation, seed)
+    clip = measure.prepare_clip(hr, pipe.cfg, degradation, seed)
     noskip_row, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)
     row = {"bicubic": measure.quality_of(clip.bicubic, clip, with_vmaf), "noskip": noskip_row}
     for name in ("bicubic", "noskip"):
@@ -124,7 +124,7 @@ def choose_default_tau(summaries: dict[str, dict], taus, max_lpips_rise: float =
 
 def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = False) -> tuple[int, dict]:
     """No-skip quality (mean over clips) at each step count -> (the step count with the best PSNR-Y, numbers)."""
-    prepared = [measure.prepare_clip(hr, pipe.cfg.scale, "bicubic", seed) for _, hr in clips]
+    prepared = [measure.prepare_clip(hr, pipe.cfg, "bicubic", seed) for _, hr in clips]
     out = {}
     for steps in steps_list:
         rows = [measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0] for clip in prepared]

@@ -17,6 +17,7 @@ import psutil
 import torch
 
 from skipsr import degrade, masks, metrics, resize, warp
+from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline, SkipSRResult
 
 DETAIL_TAU = 4.0  # "detail tokens": oracle score >= 4
@@ -38,16 +39,19 @@ class Clip:
         return self._flows
 
 
-def prepare_clip(hr: np.ndarray, scale: int, degradation: str = "bicubic", seed: int = 0) -> Clip:
+def prepare_clip(hr: np.ndarray, cfg: ModelConfig, degradation: str = "bicubic", seed: int = 0) -> Clip:
+    """The LR input (clean bicubic or the seeded real-world chain), its 8-bit bicubic upsample and the
+    detail-token pixels, at the model's scale and token size."""
+    scale, token = cfg.scale, cfg.token_px
     if degradation not in ("bicubic", "realistic"):
         raise ValueError(f"degradation must be 'bicubic' or 'realistic', got {degradation!r}")
     hr_t = resize.to_float(hr)
     lr_t = degrade.realistic(hr_t, scale, seed=seed) if degradation == "realistic" else degrade.bicubic(hr_t, scale)
     lr = resize.to_uint8(lr_t)
     hr = np.ascontiguousarray(hr[:, : lr.shape[1] * scale, : lr.shape[2] * scale])
-    scores = masks.detail_scores(resize.to_float(hr), scale)
+    scores = masks.detail_scores(resize.to_float(hr), scale, token=token)
     return Clip(hr=hr, lr=lr, bicubic=resize.up_u8(torch.from_numpy(lr), scale).numpy(),
-                detail_px=masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3]).numpy())
+                detail_px=masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3], token=token).numpy())
 
 
 def quality_of(video: np.ndarray, clip: Clip, with_vmaf: bool = False, noskip: np.ndarray | None = None) -> dict:
@@ -90,7 +94,7 @@ def measure_run(pipe: SkipSRPipeline, clip: Clip, tau: float, mask: str, steps: 
            **quality_of(res.video, clip, with_vmaf, noskip), "skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens,
            "n_kept": res.n_kept, "padding_waste": res.padding_waste, "peak_rss_mb": mem.peak_mb,
            **{f"t_{k}_s": v for k, v in res.timings.items()}}
-    row["seam_error"] = metrics.seam_error(res.video, clip.hr, res.skip) if res.skip.any() else None
+    row["seam_error"] = metrics.seam_error(res.video, clip.hr, res.skip, pipe.cfg.token_px) if res.skip.any() else None
     if res.pred_skip is not None and res.oracle_skip is not None:
         row.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})
     return row, res

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import math
 import os
 import platform
@@ -47,6 +49,73 @@ def environment() -> dict:
     return {"git_sha": git_sha(), "host": socket.gethostname(), "device": "cpu" if not torch.cuda.is_available()
             else torch.cuda.get_device_name(0), "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "torch_version": torch.__version__}
+
+
+# The columns every row has (besides the record of `environment()`), in this order: a number that a
+# run did not produce is None, and `null_reasons` says why.
+NUMBER_COLUMNS = (
+    "skip_ratio", "n_tokens", "n_kept", "padding_waste", "peak_rss_mb",
+    "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "temporal_error", "vmaf", "psnr_y_detail",
+    "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip", "seam_error",
+    "pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio", "pred_oracle_skip_ratio",
+    "t_decode_s", "t_predictor_s", "t_transformer_s", "t_compose_s", "t_encode_s", "t_total_s", "t_oracle_s",
+)
+# Why a column may be empty (by column prefix); the skip cost of a no-skip run and the perceptual
+# metrics without their weights are explained by `explain_nulls` itself.
+NULL_REASONS = {
+    "pred_": "no predicted mask in this run (mask source is not 'predicted'), or no ground truth to compare with",
+    "temporal_error": "a one-frame clip has no temporal difference",
+    "warp_error": "a one-frame clip has no temporal difference",
+    "seam_error": "no token was skipped, so there is no refined/skipped border",
+    "vmaf": "VMAF not requested (--vmaf / without --no-vmaf)",
+    "peak_rss_mb": "not measured by this caller",
+    "psnr_y_detail": "no ground truth (an upload)",
+}
+
+
+def explain_nulls(row: dict) -> str:
+    """JSON {column: reason} for every None in the row."""
+    from skipsr import metrics
+
+    perceptual = metrics.perceptual_reason()
+    out = {}
+    for col, val in row.items():
+        if val is not None:
+            continue
+        if col.endswith("_vs_noskip") and row.get("mask_source") == "none":
+            out[col] = "this is the no-skip run itself"
+        elif perceptual and col.startswith(("lpips", "dists")):
+            out[col] = perceptual
+        elif row.get("degradation") == "upload" and col in ("psnr_y", "ssim_y", "lpips", "dists", "warp_error",
+                                                           "temporal_error", "vmaf", "psnr_y_detail"):
+            out[col] = "no ground truth (an upload)"
+        else:
+            out[col] = next((r for prefix, r in NULL_REASONS.items() if col.startswith(prefix)), "not measured")
+    return json.dumps(out, sort_keys=True)
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """The clip hash of the record: SHA-256 (16 hex digits) of the source file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def run_record(*, origin: str, card: dict, predictor_card: dict, scale: int, clip_id: str, clip_hash: str,
+               frames: int, width: int, height: int, degradation: str, tau: float, mask_source: str, steps: int,
+               seed: int, numbers: dict) -> dict:
+    """One store row: the reproducibility record, then NUMBER_COLUMNS (None where `numbers` lacks one)
+    and `null_reasons`. Every writer (sweep, app) builds its rows here, so every row has the same columns."""
+    unknown = set(numbers) - set(NUMBER_COLUMNS)
+    if unknown:
+        raise ValueError(f"run_record: columns not in store.NUMBER_COLUMNS: {sorted(unknown)}")
+    row = {"run_id": new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "origin": origin,
+           "model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
+           "predictor_id": predictor_card.get("id"), "predictor_hash": predictor_card.get("weights_sha256_16"),
+           "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
+           "height": int(height), "degradation": degradation, "tau": float(tau), "mask_source": mask_source,
+           "steps": int(steps), "seed": int(seed), **environment(),
+           **{c: numbers.get(c) for c in NUMBER_COLUMNS}}
+    row["null_reasons"] = explain_nulls(row)
+    return row
 
 
 def new_run_id() -> str:

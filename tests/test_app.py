@@ -80,6 +80,10 @@ def test_example_end_to_end_through_the_api(app_url):
     app_rows = app_rows[app_rows["origin"] == "app"]
     assert len(app_rows) == 2 and set(app_rows["mask_source"]) == {"none", "predicted"}  # every run recorded
     assert all(m.startswith("skipsr-distilled") for m in app_rows["model_id"])  # the model that was picked
+    from skipsr.store import NUMBER_COLUMNS, file_hash
+
+    assert set(NUMBER_COLUMNS) <= set(app_rows.columns) and app_rows["psnr_y_detail"].notna().all()  # one record
+    assert set(app_rows["clip_hash"]) == {file_hash(ROOT / "examples" / "meadow.mp4")}  # the source file, as the sweep
 
 
 def test_bad_upload_gets_a_message_not_a_crash(app_url):

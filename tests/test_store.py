@@ -36,6 +36,23 @@ def test_metrics_known_values():
         -30, 30, a.shape), 0, 255).astype(np.uint8), a)
 
 
+def test_run_record_has_every_column_and_explains_its_nulls():
+    from skipsr import store
+
+    card, pcard = {"id": "m", "weights_sha256_16": "abc"}, {"id": "p", "weights_sha256_16": "def"}
+    kw = dict(origin="test", card=card, predictor_card=pcard, scale=4, clip_id="c", clip_hash="h", frames=3, width=64,
+              height=48, degradation="bicubic", tau=2.0, mask_source="oracle", steps=1, seed=0)
+    row = store.run_record(**kw, numbers={"psnr_y": 30.0, "skip_ratio": 0.5})
+    assert set(store.NUMBER_COLUMNS) <= set(row) and row["model_hash"] == "abc" and row["psnr_y"] == 30.0
+    reasons = json.loads(row["null_reasons"])
+    assert set(reasons) == {k for k, v in row.items() if v is None}
+    assert "no predicted mask" in reasons["pred_f1"]
+    noskip = store.run_record(**{**kw, "tau": 0.0, "mask_source": "none"}, numbers={})
+    assert json.loads(noskip["null_reasons"])["lpips_vs_noskip"] == "this is the no-skip run itself"
+    with pytest.raises(ValueError, match="NUMBER_COLUMNS"):
+        store.run_record(**kw, numbers={"psnr_typo": 1.0})
+
+
 def test_append_and_query(tmp_path):
     st = ResultsStore(tmp_path / "r")
     assert st.read().empty
