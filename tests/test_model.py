@@ -3,23 +3,11 @@
 import pytest
 import torch
 
+from models import TINY, tiny_model
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.rope import apply_rope, rope_angles
 from skipsr.tokens import TokenSet, gather, gather_cl, scatter_add, scatter_cl
 from skipsr.windows import WindowPlan, shift_for, window_ids
-
-TINY = ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4))
-
-
-def tiny_model(cfg=TINY, seed=0) -> SkipSRNet:
-    """A tiny model whose zero-initialised layers are randomised, so every path carries signal."""
-    torch.manual_seed(seed)
-    m = SkipSRNet(cfg).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
-    return m
-
 
 def random_inputs(keep: torch.Tensor, cfg=TINY, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -11,13 +11,11 @@ import torch
 
 from media import pattern, write_raw
 from skipsr import degrade, diffusion, resize
-from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline, upscale_file
 from skipsr.predictor import MaskPredictor
 from skipsr.video import probe
-from test_model import tiny_model
-
-CFG = ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4))
+from models import TINY as CFG
+from models import tiny_model
 
 
 def lr_hr(t=5, h=64, w=96, seed=0):

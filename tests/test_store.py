@@ -14,8 +14,8 @@ import pytest
 from media import pattern
 from skipsr import checkpoint, metrics
 from skipsr.store import KEY_COLUMNS, ResultsStore, run_key
-from test_model import tiny_model
-from test_pipeline import CFG
+from models import TINY as CFG
+from models import tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

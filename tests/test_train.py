@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from media import pattern
-from test_model import tiny_model
+from models import tiny_model
 from skipsr import checkpoint
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.predictor import MaskPredictor
