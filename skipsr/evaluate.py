@@ -108,12 +108,12 @@ def choose_default_tau(summaries: dict[str, dict], taus, max_lpips_rise: float =
             continue
         per = {}
         for degradation, summary in summaries.items():
-            cost = skip_cost(summary, run)
+            cost = metrics.skip_cost(summary[run], summary["noskip"], max_lpips_rise, max_psnr_drop)
             if cost["lpips_rise"] is None:
                 raise ValueError(f"no LPIPS in the {degradation} summary: {metrics.perceptual_reason()}")
-            cost.pop("no_perceptible_loss")
-            per[degradation] = {**cost, "skip_ratio": summary[run]["skip_ratio"],
-                                "ok": cost["lpips_rise"] <= max_lpips_rise and cost["psnr_y_drop_db"] <= max_psnr_drop}
+            per[degradation] = {"lpips_rise": cost["lpips_rise"], "psnr_y_drop_db": cost["psnr_y_drop_db"],
+                                "dists_rise": cost["dists_rise"], "skip_ratio": summary[run]["skip_ratio"],
+                                "ok": cost["no_perceptible_loss"]}
         checks[f"{tau:g}"] = {"ok": all(c["ok"] for c in per.values()), **per}
     passing = [float(t) for t, c in checks.items() if c["ok"]]
     tau = max(passing) if passing else 0.0

@@ -106,7 +106,8 @@ MAX_LPIPS_RISE = 0.005
 MAX_PSNR_Y_DROP_DB = 0.1
 
 
-def skip_cost(skip: dict, noskip: dict) -> dict:
+def skip_cost(skip: dict, noskip: dict, max_lpips_rise: float = MAX_LPIPS_RISE,
+              max_psnr_drop: float = MAX_PSNR_Y_DROP_DB) -> dict:
     """A skip output's cost from its quality numbers and the no-skip output's (both vs the HR):
     `lpips_rise`, `dists_rise`, `psnr_y_drop_db` (positive = worse; None where a number is missing)
     and `no_perceptible_loss` (the rule above; None without LPIPS)."""
@@ -117,7 +118,7 @@ def skip_cost(skip: dict, noskip: dict) -> dict:
     cost = {"lpips_rise": diff("lpips", 1), "dists_rise": diff("dists", 1), "psnr_y_drop_db": diff("psnr_y", -1)}
     ok = None
     if cost["lpips_rise"] is not None and cost["psnr_y_drop_db"] is not None:
-        ok = cost["lpips_rise"] <= MAX_LPIPS_RISE and cost["psnr_y_drop_db"] <= MAX_PSNR_Y_DROP_DB
+        ok = cost["lpips_rise"] <= max_lpips_rise and cost["psnr_y_drop_db"] <= max_psnr_drop
     return {**cost, "no_perceptible_loss": ok}
 
 
