@@ -54,7 +54,6 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     card, pcard, model = pipe.card, pipe.predictor_card, pipe.model
     steps = pipe.resolve(None, steps)[1]  # the card's default steps unless given
     taus = sweep_taus(taus, card)
-    model_hash = card.get("weights_sha256_16", card.get("id"))
     res_store = store.ResultsStore(results)
     done = res_store.done_keys()
     hr = read_video(clip_path, max_frames=frames)
@@ -63,7 +62,7 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
             "clip_id": Path(clip_path).stem, "clip_hash": store.file_hash(clip_path), "frames": int(clip.hr.shape[0]),
             "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]), "degradation": degradation,
             "steps": steps, "seed": seed}
-    key = {"model_hash": model_hash, "predictor_hash": pcard.get("weights_sha256_16"), **base}
+    key = {**store.model_identity(card, pcard), **base}
     runs = [(0.0, "none")] + [(float(t), m) for t in taus for m in mask_sources]
     todo = [(t, m) for t, m in runs if store.run_key({**key, "tau": t, "mask_source": m}) not in done]
     if not todo:

@@ -126,9 +126,7 @@ def _record(results, cmp: Comparison, lr_in, clip_id, clip_hash, tau, mask, step
             "steps": steps, "seed": seed}
     rows = []
     for name, res, t, m in (("noskip", noskip, 0.0, "none"), ("skip", skip, tau, mask)):
-        numbers = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept,
-                   "padding_waste": res.padding_waste, **{f"t_{k}_s": v for k, v in res.timings.items()},
-                   **cmp.quality.get(name, {})}
+        numbers = {**measure.run_numbers(res), **cmp.quality.get(name, {})}
         if name == "skip":
             numbers.update(cmp.skip_cost)
             if cmp.agreement:

@@ -84,16 +84,19 @@ class PeakRSS:
         self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
 
 
+def run_numbers(res: SkipSRResult) -> dict:
+    """The skip statistics and per-stage timings of one pipeline run (store columns)."""
+    return {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept,
+            "padding_waste": res.padding_waste, **{f"t_{k}_s": v for k, v in res.timings.items()}}
+
+
 def measure_run(pipe: SkipSRPipeline, clip: Clip, tau: float, mask: str, steps: int, seed: int,
                 noskip: np.ndarray | None = None, with_vmaf: bool = False) -> tuple[dict, SkipSRResult]:
     """Run the pipeline once and return (flat numbers, result). mask='none' is the no-skip run."""
     with PeakRSS() as mem:
         res = pipe(clip.lr, tau=tau if mask != "none" else 0.0, mask=mask, steps=steps, seed=seed,
                    hr=clip.hr if mask != "none" else None)
-    row = {"psnr_y_vs_noskip": None, "lpips_vs_noskip": None, "dists_vs_noskip": None,
-           **quality_of(res.video, clip, with_vmaf, noskip), "skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens,
-           "n_kept": res.n_kept, "padding_waste": res.padding_waste, "peak_rss_mb": mem.peak_mb,
-           **{f"t_{k}_s": v for k, v in res.timings.items()}}
+    row = {**quality_of(res.video, clip, with_vmaf, noskip), **run_numbers(res), "peak_rss_mb": mem.peak_mb}
     row["seam_error"] = metrics.seam_error(res.video, clip.hr, res.skip, pipe.cfg.token_px) if res.skip.any() else None
     if res.pred_skip is not None and res.oracle_skip is not None:
         row.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})

@@ -99,6 +99,12 @@ def file_hash(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def model_identity(card: dict, predictor_card: dict) -> dict:
+    """The model and predictor columns of a row (ids and weight hashes; part of the run key)."""
+    return {"model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
+            "predictor_id": predictor_card.get("id"), "predictor_hash": predictor_card.get("weights_sha256_16")}
+
+
 def run_record(*, origin: str, card: dict, predictor_card: dict, scale: int, clip_id: str, clip_hash: str,
                frames: int, width: int, height: int, degradation: str, tau: float, mask_source: str, steps: int,
                seed: int, numbers: dict) -> dict:
@@ -108,9 +114,7 @@ def run_record(*, origin: str, card: dict, predictor_card: dict, scale: int, cli
     if unknown:
         raise ValueError(f"run_record: columns not in store.NUMBER_COLUMNS: {sorted(unknown)}")
     row = {"run_id": new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "origin": origin,
-           "model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
-           "predictor_id": predictor_card.get("id"), "predictor_hash": predictor_card.get("weights_sha256_16"),
-           "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
+           **model_identity(card, predictor_card), "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
            "height": int(height), "degradation": degradation, "tau": float(tau), "mask_source": mask_source,
            "steps": int(steps), "seed": int(seed), **environment(),
            **{c: numbers.get(c) for c in NUMBER_COLUMNS}}
