@@ -1,20 +1,24 @@
-# SkipSR Studio. Every target sets up .venv from requirements.txt (and this package, editable, with its
-# `skipsr` command) when it is missing or stale.
+# SkipSR Studio. Every target sets up .venv from requirements.txt (run time) and requirements/*.txt (the
+# data, analysis and test extras), then this package, editable, with its `skipsr` command, when the
+# venv is missing or stale.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+REQS := requirements.txt requirements/data.txt requirements/analysis.txt requirements/test.txt
+PEERS_STAMP := $(VENV)/.peers-$(shell cat requirements/peers-nodeps.txt | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut -c1-12)
 # Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
 DISTILL_ARGS := --steps 500
 ADV_ARGS := --steps 300 --adv-weight 0.002
 TAUS := 0.5 1 1.5 2 3 4 6
+PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup metric-weights browser demo test test-fast data train evaluate results clean
+.PHONY: setup metric-weights browser peers demo test test-fast data train evaluate results clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q $(addprefix -r ,$(REQS))
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
@@ -33,11 +37,24 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "the browser test needs Debian's chromium: run 'sudo apt-get install chromium' (or make test as root)"; exit 1; fi
 
+# The peers (analysis/peers.py): their wheels with --no-deps, and Debian's libvulkan1 + libomp5 for the
+# ncnn ones (installed when missing and we are root; else say how).
+$(PEERS_STAMP): requirements/peers-nodeps.txt | $(STAMP)
+	@if ldconfig -p | grep -q libvulkan.so.1 && ldconfig -p | grep -q libomp.so.5; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's libvulkan1 and libomp5 for the ncnn peers"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvulkan1 libomp5 >/dev/null; \
+	else echo "the ncnn peers need Debian's libvulkan1 and libomp5: run 'sudo apt-get install libvulkan1 libomp5'"; exit 1; fi
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements/peers-nodeps.txt
+	rm -f $(VENV)/.peers-* && touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
 # The app on the shipped model and example clips: http://127.0.0.1:7860
 demo: setup metric-weights
-	$(PY) app/app.py
+	$(VENV)/bin/skipsr app
 
-test: setup metric-weights browser
+test: setup metric-weights browser peers
 	$(PY) -m pytest -q
 
 test-fast: setup metric-weights
@@ -67,8 +84,9 @@ evaluate: setup metric-weights
 	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the shipped example clips (the app's curves).
-results: setup metric-weights
-	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --mask predicted oracle --frames 12 --results results
+results: setup metric-weights peers
+	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --mask predicted oracle --frames 12 \
+	  --degradation bicubic realistic --peers $(PEERS) --results results
 
 clean:
 	rm -rf demo_out .pytest_cache

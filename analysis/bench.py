@@ -2,6 +2,7 @@
 
     python -m analysis.bench [--clip HR.mp4] [--frames 8] [--tau T] [--mask predicted|oracle] [--steps N] --json
     python -m analysis.bench --memory [--frames-short 30 --frames-long 300]
+    python -m analysis.bench ... --results DIR   # also the two runs as store rows (origin "bench")
 
 Skip and no-skip run the same model in the same process, interleaved, after one warm-up each;
 times are medians of `--repeats` (>= 3). Without --clip a 1280x720-output clip with a known share
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from skipsr import checkpoint, cliutil, degrade, metrics, resize, store
+from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.synth import flat_textured_clip
 from skipsr.video import read_video
@@ -93,6 +95,32 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
     }
 
 
+def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr: np.ndarray) -> list[dict]:
+    """The bench's no-skip and skip runs as store rows (medians of the timed repeats)."""
+    base = {"origin": "bench", "card": pipe.card, "predictor_card": pipe.predictor_card, "scale": pipe.cfg.scale,
+            "clip_id": clip_id, "clip_hash": clip_hash, "frames": out["frames"], "width": out["out_w"],
+            "height": out["out_h"], "degradation": "bicubic", "steps": out["steps"], "seed": 0}
+    reasons = {"*": "not measured by the bench (it times the runs and scores PSNR-Y, LPIPS and DISTS)"}
+    if "lpips_skip" not in out:
+        reasons.update(dict.fromkeys(("lpips", "dists", "lpips_vs_noskip", "dists_vs_noskip"),
+                                     out.get("perceptual_null_reason", "--no-quality")))
+    rows = []
+    for name in ("noskip", "skip"):
+        numbers = {"psnr_y": out[f"psnr_y_{name}"], "lpips": out.get(f"lpips_{name}"), "dists": out.get(f"dists_{name}"),
+                   "t_transformer_s": out[f"t_transformer_{name}_s"], "t_total_s": out[f"t_e2e_{name}_s"]}
+        if name == "skip":
+            numbers.update(skip_ratio=out["skip_ratio"], n_tokens=out["n_tokens"], n_kept=out["n_kept"],
+                           padding_waste=out["padding_waste"], t_predictor_s=out["t_predictor_s"],
+                           t_compose_s=out["t_compose_skip_s"], psnr_y_vs_noskip=out["psnr_y_skip_vs_noskip"],
+                           lpips_vs_noskip=out.get("lpips_skip_vs_noskip"), dists_vs_noskip=out.get("dists_skip_vs_noskip"))
+        else:
+            numbers.update(skip_ratio=0.0, n_tokens=out["n_tokens"], n_kept=out["n_tokens"])
+        rows.append(store.run_record(**base, tau=out["tau"] if name == "skip" else 0.0,
+                                     mask_source=out["mask"] if name == "skip" else "none", numbers=numbers,
+                                     reasons=reasons))
+    return rows
+
+
 MEMORY_SCRIPT = """
 import json, resource, sys
 from skipsr.pipeline import SkipSRPipeline, upscale_file
@@ -113,7 +141,7 @@ def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str
             hr_path, lr_path = Path(tmp) / f"hr{n}.mp4", Path(tmp) / f"lr{n}.mp4"
             with VideoWriter(hr_path, 24, preset="ultrafast") as whr, VideoWriter(lr_path, 24, preset="ultrafast") as wlr:
                 for t0 in range(0, n, 10):  # generated in pieces: the bench itself stays small
-                    hr, _ = flat_textured_clip(min(10, n - t0), 720, 1280, seed=t0)
+                    hr, _ = flat_textured_clip(min(10, n - t0), 720, 1280, ModelConfig.token_px, seed=t0)
                     whr.write(hr)
                     wlr.write(resize.to_uint8(degrade.bicubic(resize.to_float(hr), 4)))
             res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(lr_path), str(Path(tmp) / f"o{n}.mp4"),
@@ -143,6 +171,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
     ap.add_argument("--no-quality", action="store_true", help="skip LPIPS / DISTS (PSNR-Y only)")
+    cliutil.add_results(ap, help="also write the no-skip and skip runs as store rows into this folder")
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -157,7 +186,7 @@ def _main(argv: list[str] | None) -> int:
             hr = read_video(args.clip, max_frames=args.frames)
             clip_id = Path(args.clip).name
         else:
-            hr, textured = flat_textured_clip(args.frames, 720, 1280, args.flat_share)
+            hr, textured = flat_textured_clip(args.frames, 720, 1280, ModelConfig.token_px, args.flat_share)
             clip_id = f"synthetic-720p-flat{args.flat_share:g}"
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
                                               chunk_frames=max(16, args.frames))
@@ -166,6 +195,9 @@ def _main(argv: list[str] | None) -> int:
                **bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality)}
         if not args.clip:
             out["generated_flat_share"] = float(1 - textured.mean())
+        if args.results:
+            clip_hash = store.file_hash(args.clip) if args.clip else store.array_hash(hr)
+            store.ResultsStore(args.results).append(store_rows(out, pipe, clip_id.rsplit(".", 1)[0], clip_hash, hr))
     if args.json:
         print(json.dumps(out))
     else:

@@ -1,13 +1,18 @@
 """Tau sweeps into the metrics store (docs/design.md section 8), locally or on Ray.
 
     python -m analysis.sweep --clips examples/*.mp4 --taus 2 4 6 8 [--mask predicted oracle] \\
-        [--models multistep distilled adversarial] [--engine local|ray] [--frames 8] --results results/
+        [--models multistep distilled adversarial] [--engine local|ray] [--frames 8] --results results/ \\
+        [--degradation bicubic realistic] [--peers span dat-light basicvsr realesrgan animevideov3 bicubic]
 
 Every model x clip x tau x mask source, plus the no-skip run of each model and clip, becomes one
 row with the full reproducibility record; each model runs at its card's default steps unless
 --steps says otherwise. One task per (clip, model) (its no-skip output is the reference of its
 skip runs' distance); each task writes its own shard. Rows already in the store (same model, clip, scale,
 frames, degradation, tau, mask, steps, seed) are skipped, so an interrupted sweep resumes.
+
+`--peers` adds one row per (peer, clip, degradation) (analysis/peers.py; `method` is the peer's
+name), timed in this process with this process's threads and scored like our runs; a peer that is
+not installed is skipped with its reason. Peers run in this process even with `--engine ray`.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from skipsr import checkpoint, cliutil, measure, store
+from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
@@ -81,6 +88,30 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     return len(rows)
 
 
+PEER_REASONS = {"*": "not applicable to a peer (no tokens, mask or stages)"}
+
+
+def sweep_peer(clip_path: str, name: str, seed: int, frames: int, degradation: str, results: str,
+               with_vmaf: bool = True, threads: int | None = None) -> int:
+    """The row of one peer on one clip (if the store lacks it); one shard. Returns rows written."""
+    from analysis import peers
+
+    peer = peers.PEERS[name]
+    res_store = store.ResultsStore(results)
+    hr = read_video(clip_path, max_frames=frames)
+    clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed)
+    base = {"origin": "sweep", "method": name, "card": peer.card(), "predictor_card": {}, "scale": peers.SCALE,
+            "clip_id": Path(clip_path).stem, "clip_hash": store.file_hash(clip_path), "frames": int(clip.hr.shape[0]),
+            "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]), "degradation": degradation,
+            "tau": 0.0, "mask_source": "none", "steps": 0, "seed": seed}
+    key = {**store.model_identity(peer.card(), {}), **base}
+    if store.run_key(key) in res_store.done_keys():
+        return 0
+    numbers = measure.measure_upscaler(peers.load(name, threads or torch.get_num_threads()), clip, with_vmaf)
+    res_store.append([store.run_record(**base, numbers=numbers, reasons=PEER_REASONS)])
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     return cliutil.guard(lambda: _main(argv))
 
@@ -96,29 +127,42 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--steps", type=int, help=checkpoint.STEPS_HELP)
     ap.add_argument("--seed", type=int, default=0)
     cliutil.add_frames(ap, default=8, help="frames per clip")
-    ap.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic"))
+    ap.add_argument("--degradation", "--degradations", dest="degradation", nargs="+", default=["bicubic"],
+                    choices=("bicubic", "realistic"), help="input degradations (several: one after the other)")
+    ap.add_argument("--peers", nargs="+", default=[], metavar="NAME",
+                    help="also these peers (analysis/peers.py: span realesrgan animevideov3 dat-light basicvsr bicubic)")
     ap.add_argument("--models", "--checkpoint", dest="models", nargs="+", default=[None], metavar="NAME|PATH",
                     help=checkpoint.MODEL_HELP + "; several run one after the other, each at its default steps")
     ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     ap.add_argument("--no-vmaf", action="store_true")
-    ap.add_argument("--results", default="results")
+    cliutil.add_results(ap, default="results")
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cliutil.check_files(args.clips, "clip")
     cliutil.check_taus(args.tau)
     args.taus = args.tau
+    from analysis import peers
+
+    runnable, skipped = peers.select(args.peers)
+    peer_jobs = [(c, p, d) for d in args.degradation for p in runnable for c in args.clips]
     jobs = [(c, m) for m in args.models for c in args.clips]
-    n_runs = sum(runs_per_clip(args.taus, m, args.mask) for _, m in jobs)
+    n_runs = len(args.degradation) * sum(runs_per_clip(args.taus, m, args.mask) for _, m in jobs) + len(peer_jobs)
     kw = dict(taus=args.taus, mask_sources=args.mask, steps=args.steps, seed=args.seed, frames=args.frames,
-              degradation=args.degradation, results=args.results, predictor_path=args.predictor,
-              with_vmaf=not args.no_vmaf)
+              results=args.results, predictor_path=args.predictor, with_vmaf=not args.no_vmaf)
+    written = 0
     with tqdm(total=n_runs, desc=f"sweep ({args.engine})", unit="run") as bar:
-        if args.engine == "local":
-            written = sum(sweep_clip(c, model_path=m, progress=bar.update, **kw) for c, m in jobs)
-        else:
-            written = run_on_ray(jobs, kw, bar)
-    summary = {"rows_written": written, "runs_requested": n_runs, "results": args.results}
+        for degradation in args.degradation:
+            if args.engine == "local":
+                written += sum(sweep_clip(c, model_path=m, degradation=degradation, progress=bar.update, **kw)
+                               for c, m in jobs)
+            else:
+                written += run_on_ray(jobs, {**kw, "degradation": degradation}, bar)
+        for c, p, d in peer_jobs:
+            written += sweep_peer(c, p, args.seed, args.frames, d, args.results, not args.no_vmaf)
+            bar.update(1)
+    summary = {"rows_written": written, "runs_requested": n_runs, "results": args.results,
+               "peers_skipped": skipped}
     print(json.dumps(summary) if args.json else
           f"wrote {written} rows to {args.results} ({n_runs - written} of {n_runs} runs were already there)")
     return 0

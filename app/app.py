@@ -1,6 +1,6 @@
 """SkipSR Studio: SkipSR vs no-skip side by side, skip masks, speed-quality curves (docs/design.md section 10).
 
-    python app/app.py            # http://127.0.0.1:7860 (Space: the same file, see README front matter)
+    skipsr app                   # http://127.0.0.1:7860 (also `python -m app`; a Space runs space.py)
 
 Handlers are thin: each calls one function of `skipsr` (compare, frame views) or `analysis` (plots).
 """
@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # a Space runs this file directly
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import gradio as gr
+import numpy as np
+import pandas as pd
 
-from analysis import plots  # noqa: E402
-from skipsr import checkpoint, metrics  # noqa: E402
-from skipsr.compare import MAX_FRAMES, compare  # noqa: E402
-from skipsr.data import EXAMPLES_DIR  # noqa: E402
-from skipsr.pipeline import SkipSRPipeline  # noqa: E402
-from skipsr.store import ResultsStore, file_hash  # noqa: E402
-from skipsr.video import VideoError, probe, read_video  # noqa: E402
+from analysis import plots
+from skipsr import checkpoint, metrics, paths
+from skipsr.compare import MAX_FRAMES, compare
+from skipsr.data import EXAMPLES_DIR
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.store import ResultsStore, file_hash
+from skipsr.video import VideoError, probe, read_video
 
 log = logging.getLogger("skipsr.app")
 
-RESULTS = Path(os.environ.get("SKIPSR_RESULTS", ROOT / "results"))
+# The app's own rows go to RESULTS; the curves read the sweep rows of CURVE_RESULTS (the same folder
+# in a source tree; the installed copy of results/ when installed).
+RESULTS = Path(os.environ.get("SKIPSR_RESULTS", paths.writable("results")))
+CURVE_RESULTS = Path(os.environ.get("SKIPSR_RESULTS", paths.shipped("results")))
 MAX_UPLOAD_MB = 50
 MAX_UPLOAD_S = 20.0
 EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.mp4"))
@@ -151,7 +151,7 @@ def frame_views(state: dict | None, index: int):
 
 
 def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
-    df = ResultsStore(RESULTS).read()
+    df = ResultsStore(CURVE_RESULTS).read()
     if df.empty:
         return df
     if "origin" in df:

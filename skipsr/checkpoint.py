@@ -18,12 +18,13 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from skipsr import paths
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.predictor import MaskPredictor, PredictorConfig
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_DIR = paths.shipped("checkpoints")
 MODELS = {  # the shipped SR models by name (stages 1-3 of docs/design.md section 6)
     "multistep": CHECKPOINT_DIR / "skipsr_cpu.safetensors",
     "distilled": CHECKPOINT_DIR / "skipsr_distilled_cpu.safetensors",

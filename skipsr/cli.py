@@ -19,17 +19,18 @@ import torch
 
 from skipsr import checkpoint, cliutil, degrade, masks, resize
 from skipsr.video import VideoWriter, iter_chunks, probe
+from skipsr.model import ModelConfig
 
 log = logging.getLogger("skipsr")
 
 CHUNK_FRAMES = 16  # frames decoded at a time: memory does not grow with the video's length
 
 
-def detail_scores_of_file(path: str, scale: int, pt: int = 1, max_frames: int | None = None) -> torch.Tensor:
+def detail_scores_of_file(path: str, scale: int, token: int, pt: int = 1, max_frames: int | None = None) -> torch.Tensor:
     """Stream a video file and return its detail-score grid (Tg, Hg, Wg) in 8-bit RMSE units."""
     chunk = CHUNK_FRAMES - CHUNK_FRAMES % pt
     scores = [
-        masks.detail_scores(resize.to_float(frames), scale=scale, pt=pt)  # (n/pt, Hg, Wg)
+        masks.detail_scores(resize.to_float(frames), scale, token, pt)  # (n/pt, Hg, Wg)
         for frames in iter_chunks(path, chunk_frames=chunk, max_frames=max_frames)
     ]
     return torch.cat(scores)
@@ -37,7 +38,7 @@ def detail_scores_of_file(path: str, scale: int, pt: int = 1, max_frames: int | 
 
 def cmd_mask(args: argparse.Namespace) -> int:
     info = probe(args.video)
-    scores = detail_scores_of_file(args.video, args.scale, args.pt, args.frames)  # (Tg, Hg, Wg)
+    scores = detail_scores_of_file(args.video, args.scale, args.token_px, args.pt, args.frames)  # (Tg, Hg, Wg)
     skips = [masks.oracle_mask(scores, tau) for tau in args.tau]
     result = {
         "taus": list(args.tau),
@@ -57,7 +58,7 @@ def cmd_mask(args: argparse.Namespace) -> int:
             for frames in iter_chunks(args.video, chunk_frames=CHUNK_FRAMES - CHUNK_FRAMES % args.pt,
                                       max_frames=args.frames):
                 n = frames.shape[0] // args.pt
-                writer.write(masks.overlay(frames, skip[t0 : t0 + n], pt=args.pt))
+                writer.write(masks.overlay(frames, skip[t0 : t0 + n], args.token_px, args.pt))
                 t0 += n
         result["overlay"] = args.overlay
         result["overlay_tau"] = args.tau[0]
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--scale", type=int, default=4, choices=degrade.SCALES)
     cliutil.add_tau(m, several=True, default=[4.0], help="thresholds in 8-bit RMSE units")
     m.add_argument("--pt", type=int, default=1, choices=(1, 2), help="frames per token")
+    m.add_argument("--token-px", type=int, default=ModelConfig.token_px, help="HR pixels per token side")
     cliutil.add_frames(m)
     m.add_argument("--overlay", help="write an mp4 with skipped tokens tinted (at the first --tau)")
     cliutil.add_json(m)

@@ -77,5 +77,10 @@ def add_data(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data", "--root", dest="data", help="data cache folder (default $SKIPSR_DATA or ./data)")
 
 
+def add_results(ap: argparse.ArgumentParser, default: str | None = None, help: str = "") -> None:
+    """--results DIR: the metrics store folder rows are written to."""
+    ap.add_argument("--results", default=default, metavar="DIR", help=help or "metrics store folder")
+
+
 def add_json(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")

@@ -86,9 +86,9 @@ def compare(pipe: SkipSRPipeline, out_dir: str | Path, *, hr: np.ndarray | None 
     write_video(paths["skip"], skip.video, fps)
     write_video(paths["noskip"], noskip.video, fps)
     if skip.pred_skip is not None:
-        write_video(paths["pred_overlay"], masks.overlay(skip.video, skip.pred_skip), fps)
+        write_video(paths["pred_overlay"], masks.overlay(skip.video, skip.pred_skip, pipe.cfg.token_px, pipe.cfg.pt), fps)
     if skip.oracle_skip is not None:
-        write_video(paths["oracle_overlay"], masks.overlay(skip.video, skip.oracle_skip), fps)
+        write_video(paths["oracle_overlay"], masks.overlay(skip.video, skip.oracle_skip, pipe.cfg.token_px, pipe.cfg.pt), fps)
     agreement = (masks.agreement(skip.pred_skip, skip.oracle_skip)
                  if skip.pred_skip is not None and skip.oracle_skip is not None else None)
     quality = {}

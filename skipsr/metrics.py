@@ -162,7 +162,7 @@ def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = False, vs: dict[
     return res
 
 
-def seam_error(out: np.ndarray, ref: np.ndarray, skip: torch.Tensor, token: int = 16) -> float | None:
+def seam_error(out: np.ndarray, ref: np.ndarray, skip: torch.Tensor, token: int) -> float | None:
     """Extra jump at the borders where a refined token meets a skipped one, in 8-bit units.
 
     Mean |out[x] - out[x-1]| minus mean |ref[x] - ref[x-1]| over the pixel pairs straddling those

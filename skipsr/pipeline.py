@@ -104,6 +104,9 @@ class SkipSRPipeline:
         self.default_tau = checkpoint.default_tau(self.card)  # checkpoint.FALLBACK_TAU without a card
         self.model = model.to(device).eval()
         self.predictor = predictor.to(device).eval() if predictor is not None else None
+        if predictor is not None and (predictor.cfg.scale, predictor.cfg.token_px) != (model.cfg.scale, model.cfg.token_px):
+            raise ValueError(f"the predictor's token geometry (x{predictor.cfg.scale}, {predictor.cfg.token_px} px) is not "
+                             f"the model's (x{model.cfg.scale}, {model.cfg.token_px} px)")
         self.device = torch.device(device)
         self.cfg = model.cfg
         self.chunk_frames, self.overlap_frames, self.shift = chunk_frames, overlap_frames, shift

@@ -21,13 +21,15 @@ import torch
 import torch.nn as nn
 
 from skipsr import masks
+from skipsr.model import ModelConfig
 
 SELF_SCALE = 2  # the LR's self-detail: RMSE(LR, up2(down2(LR))) per token
 
 
 @dataclass(frozen=True)
 class PredictorConfig:
-    scale: int = 4  # SR factor; the LR token side is p = 16 / scale
+    scale: int = 4  # SR factor; the LR token side is p = token_px / scale
+    token_px: int = ModelConfig.token_px  # HR pixels per token side: the SR model's
     pt: int = 1  # frames per token (scores of pt frames are max-pooled)
     channels: int = 32  # width of the conv layers
     blocks: int = 3  # 3x3 convs at token resolution (receptive field grows by 2 tokens per block)
@@ -37,7 +39,7 @@ class MaskPredictor(nn.Module):
     def __init__(self, cfg: PredictorConfig = PredictorConfig()):
         super().__init__()
         self.cfg = cfg
-        self.p = masks.TOKEN_PX // cfg.scale  # LR pixels per token side
+        self.p = cfg.token_px // cfg.scale  # LR pixels per token side
         c = cfg.channels
         n_down = {4: 2, 2: 3}[cfg.scale]  # stride-2 convs from LR pixels to tokens (p = 4 or 8)
         down: list[nn.Module] = [nn.Conv2d(3, c, 3, stride=2, padding=1), nn.GELU()]

@@ -20,6 +20,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,6 +60,7 @@ NUMBER_COLUMNS = (
     "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip", "seam_error",
     "pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio", "pred_oracle_skip_ratio",
     "t_decode_s", "t_predictor_s", "t_transformer_s", "t_compose_s", "t_encode_s", "t_total_s", "t_oracle_s",
+    "t_per_frame_s",
 )
 # Why a column may be empty (by column prefix); the skip cost of a no-skip run and the perceptual
 # metrics without their weights are explained by `explain_nulls` itself.
@@ -73,22 +75,28 @@ NULL_REASONS = {
 }
 
 
-def explain_nulls(row: dict) -> str:
-    """JSON {column: reason} for every None in the row."""
+def explain_nulls(row: dict, reasons: dict[str, str] | None = None) -> str:
+    """JSON {column: reason} for every None in the row. `reasons`: the caller's own, by column, with
+    "*" for every other column it did not measure (checked after the reasons below that always hold)."""
     from skipsr import metrics
 
     perceptual = metrics.perceptual_reason()
+    reasons = reasons or {}
     out = {}
     for col, val in row.items():
         if val is not None:
             continue
         if col.endswith("_vs_noskip") and row.get("mask_source") == "none":
             out[col] = "this is the no-skip run itself"
+        elif col in reasons:
+            out[col] = reasons[col]
         elif perceptual and col.startswith(("lpips", "dists")):
             out[col] = perceptual
         elif row.get("degradation") == "upload" and col in ("psnr_y", "ssim_y", "lpips", "dists", "warp_error",
                                                            "temporal_error", "vmaf", "psnr_y_detail"):
             out[col] = "no ground truth (an upload)"
+        elif "*" in reasons:
+            out[col] = reasons["*"]
         else:
             out[col] = next((r for prefix, r in NULL_REASONS.items() if col.startswith(prefix)), "not measured")
     return json.dumps(out, sort_keys=True)
@@ -99,26 +107,34 @@ def file_hash(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def array_hash(video: np.ndarray) -> str:
+    """The clip hash of a clip that has no file (generated): SHA-256 (16 hex digits) of its pixels."""
+    return hashlib.sha256(np.ascontiguousarray(video).tobytes()).hexdigest()[:16]
+
+
 def model_identity(card: dict, predictor_card: dict) -> dict:
     """The model and predictor columns of a row (ids and weight hashes; part of the run key)."""
     return {"model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
             "predictor_id": predictor_card.get("id"), "predictor_hash": predictor_card.get("weights_sha256_16")}
 
 
-def run_record(*, origin: str, card: dict, predictor_card: dict, scale: int, clip_id: str, clip_hash: str,
+def run_record(*, origin: str, method: str = "skipsr", card: dict, predictor_card: dict, scale: int, clip_id: str, clip_hash: str,
                frames: int, width: int, height: int, degradation: str, tau: float, mask_source: str, steps: int,
-               seed: int, numbers: dict) -> dict:
+               seed: int, numbers: dict, reasons: dict[str, str] | None = None) -> dict:
     """One store row: the reproducibility record, then NUMBER_COLUMNS (None where `numbers` lacks one)
-    and `null_reasons`. Every writer (sweep, app) builds its rows here, so every row has the same columns."""
+    and `null_reasons` (`reasons`: see `explain_nulls`). `method`: "skipsr", or the peer's name
+    (analysis/peers.py) whose `card` is {"id": name, "weights_sha256_16": its package==version}. Every writer (sweep, evaluate, bench, app) builds
+    its rows here, so every row has the same columns."""
     unknown = set(numbers) - set(NUMBER_COLUMNS)
     if unknown:
         raise ValueError(f"run_record: columns not in store.NUMBER_COLUMNS: {sorted(unknown)}")
     row = {"run_id": new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "origin": origin,
+           "method": method,
            **model_identity(card, predictor_card), "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
            "height": int(height), "degradation": degradation, "tau": float(tau), "mask_source": mask_source,
            "steps": int(steps), "seed": int(seed), **environment(),
            **{c: numbers.get(c) for c in NUMBER_COLUMNS}}
-    row["null_reasons"] = explain_nulls(row)
+    row["null_reasons"] = explain_nulls(row, reasons)
     return row
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from media import pattern, write_raw
 from skipsr.video import probe, read_video
@@ -114,3 +115,79 @@ def test_every_command_says_bad_input_in_one_line_with_exit_code_2(tmp_path):
         res = run(*args)
         assert _one_line_error(res), (args, res.returncode, res.stderr[-2000:])
     assert "not found" in run("mask", nope).stderr and ">= 0" in run("bench", "--tau", -1).stderr
+
+
+def test_pyproject_installs_every_package_and_the_shipped_files():
+    """`pip install .` lists its packages by hand (the shipped folders are mapped into skipsr/shipped):
+    every package of the tree must be in that list, and each shipped folder must hold what it ships."""
+    import tomllib
+    from pathlib import Path
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parent.parent
+    tool = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    tree = set(find_packages(root, include=["skipsr*", "analysis*", "app*"]))
+    assert tree <= listed, f"packages missing from pyproject.toml: {sorted(tree - listed)}"
+    for package, folder in tool["package-dir"].items():
+        assert package in listed
+        files = [p for pattern in tool["package-data"][package] for p in (root / folder).glob(pattern)]
+        assert files, f"{folder}/ ships nothing"
+
+
+@pytest.mark.slow
+def test_installed_package_upscales_outside_the_source_tree(tmp_path):
+    """A built wheel (not the editable tree) installed into a folder: `python -m skipsr upscale` from
+    another folder finds the shipped model in the installed package."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    wheels, target, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
+    work.mkdir()
+    src = tmp_path / "src"  # a copy: building in the tree would leave build/ there
+    shutil.copytree(root, src, ignore=shutil.ignore_patterns(".*", "data", "runs", "build", "*.egg-info", "tests",
+                                                             "notebooks", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
+                    "-w", str(wheels)], check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                    *map(str, wheels.glob("*.whl"))], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    write_raw(work / "lr.mp4", pattern(2, 32, 48))
+    code = ("import runpy, sys, skipsr; assert 'site' in skipsr.__file__, skipsr.__file__; "
+            "sys.argv = ['skipsr', 'upscale', 'lr.mp4', 'out.mp4', '--json']; runpy.run_module('skipsr', run_name='__main__')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=work, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["model"] and not out["model"].startswith("random-init") and (out["out_w"], out["out_h"]) == (192, 128)
+
+
+def test_readme_layout_table_names_every_module_and_folder():
+    """The README's layout table matches the tree: every module of skipsr/, analysis/, app/ and every
+    tracked top-level entry appears in it (a cell may list several: `skipsr/a.py`, `b.py`)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for line in table.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cell = line.split("|")[1]
+        folder = ""
+        for name in re.findall(r"`([^`]+)`", cell):
+            folder = name.rsplit("/", 1)[0] + "/" if "/" in name.rstrip("/") else folder
+            named.add(name if "/" in name.rstrip("/") or not folder else folder + name)
+    modules = {f"{p.parent.name}/{p.name}" for d in ("skipsr", "analysis", "app") for p in (root / d).glob("*.py")
+               if p.name not in ("__init__.py", "__main__.py")}
+    missing = sorted(m for m in modules if m not in named)
+    assert not missing, f"modules missing from the README's layout table: {missing}"
+    top = {p.name + ("/" if p.is_dir() else "") for p in root.iterdir()
+           if not p.name.startswith(".") and p.name not in ("data", "runs", "build", "demo_out", "README.md", "Makefile",
+                                                           "pytest.ini", "skipsr_studio.egg-info")}
+    top_named = {n.split("/")[0] + ("/" if "/" in n else "") for n in named}
+    assert not sorted(top - top_named), f"top-level entries missing from the layout table: {sorted(top - top_named)}"

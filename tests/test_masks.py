@@ -8,6 +8,8 @@ import torch
 
 from skipsr import masks
 
+TOKEN = 16  # HR pixels per token side: the hand-computed numbers below are for 16
+
 
 def test_token_rmse_hand_computed():
     # 1 frame, 3 channels, 2x2 tokens of 16 px; errors in 8-bit units.
@@ -15,7 +17,7 @@ def test_token_rmse_hand_computed():
     err[:, :, :16, :16] = 3.0  # token (0,0): 3 everywhere -> RMSE 3
     err[:, 0, :16, 16:24] = 4.0  # token (0,1): channel 0, left half -> sqrt(16 * 128 / 768) = sqrt(8/3)
     err[:, :, 16:, :16] = torch.tensor([1.0, -1.0]).repeat(128)[None].view(16, 16)  # +-1 -> 1
-    got = masks.token_rmse(err, (32, 32))
+    got = masks.token_rmse(err, (32, 32), TOKEN)
     assert got.shape == (1, 2, 2)
     assert got[0, 0, 0] == pytest.approx(3.0)
     assert got[0, 0, 1] == pytest.approx(math.sqrt(8 / 3))
@@ -27,7 +29,7 @@ def test_token_rmse_ignores_padding_and_pools_pt_frames():
     err = torch.zeros(2, 1, 16, 32)
     err[0, :, :10, :] = 2.0  # frame 0, rows 0-9 real; rows 10-15 will be declared padding
     err[:, :, 10:, :] = 100.0  # padding, must not count
-    got = masks.token_rmse(err, (10, 32), pt=2)  # 2 frames pooled into 1 token row
+    got = masks.token_rmse(err, (10, 32), TOKEN, pt=2)  # 2 frames pooled into 1 token row
     # real samples per token: 2 frames x 10 rows x 16 cols; frame 0 carries 4.0 each -> sqrt(4 * 160 / 320)
     assert got.shape == (1, 1, 2)
     assert torch.allclose(got, torch.full((1, 1, 2), math.sqrt(2.0)))
@@ -35,7 +37,7 @@ def test_token_rmse_ignores_padding_and_pools_pt_frames():
 
 def test_constant_video_scores_zero():
     hr = torch.full((3, 3, 40, 56), 0.37)
-    s = masks.detail_scores(hr, scale=4)
+    s = masks.detail_scores(hr, 4, TOKEN)
     assert s.shape == (3, 3, 4)  # ceil(40/16), ceil(56/16)
     assert torch.all(s.abs() < 1e-4)
 
@@ -50,16 +52,16 @@ def test_detail_score_matches_its_definition_on_a_small_case():
     diff2 = ((hr - rec) * 255) ** 2
     expect = torch.tensor([[diff2[0, :, :16, :16].mean(), diff2[0, :, :16, 16:].mean()],
                            [diff2[0, :, 16:, :16].mean(), diff2[0, :, 16:, 16:].mean()]]).sqrt()
-    got = masks.detail_scores(hr, scale=4)[0]
+    got = masks.detail_scores(hr, 4, TOKEN)[0]
     assert torch.allclose(got, expect, rtol=1e-5, atol=1e-4)
     assert got[:, 1].min() > 20 and got[:, 1].min() > 3 * got[:, 0].max()  # noise >> flat (+ seam)
 
 
 def test_scores_of_any_size_and_pt2():
     hr = torch.rand(5, 3, 37, 23)
-    s = masks.detail_scores(hr, scale=4, pt=2)
-    assert s.shape == masks.token_grid(5, 37, 23, pt=2) == (3, 3, 2)
-    assert masks.detail_scores(torch.rand(1, 3, 5, 7), scale=2).shape == (1, 1, 1)  # tinier than a token
+    s = masks.detail_scores(hr, 4, TOKEN, pt=2)
+    assert s.shape == masks.token_grid(5, 37, 23, TOKEN, pt=2) == (3, 3, 2)
+    assert masks.detail_scores(torch.rand(1, 3, 5, 7), 2, TOKEN).shape == (1, 1, 1)  # tinier than a token
 
 
 def test_oracle_mask_threshold_and_tau_zero():
@@ -91,7 +93,7 @@ def test_overlay_tints_only_skipped_tokens():
     frames = np.full((2, 20, 40, 3), 200, np.uint8)
     skip = torch.zeros(2, 2, 3, dtype=torch.bool)
     skip[:, 0, 0] = True
-    out = masks.overlay(frames, skip, grid=False)
+    out = masks.overlay(frames, skip, TOKEN, grid=False)
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert (out[:, :16, :16] != 200).all()  # tinted
     assert (out[:, 16:, :] == 200).all() and (out[:, :, 16:] == 200).all()
@@ -100,6 +102,6 @@ def test_overlay_tints_only_skipped_tokens():
 def test_flat_regions_skip_textured_regions_kept():
     hr = torch.full((1, 3, 64, 64), 0.5)
     hr[..., 32:, 32:] = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    skip = masks.oracle_mask(masks.detail_scores(hr, 4), tau_rmse=2.0)
+    skip = masks.oracle_mask(masks.detail_scores(hr, 4, TOKEN), tau_rmse=2.0)
     assert not skip[0, 2:, 2:].any()  # noise tokens kept
     assert skip[0, :1, :1].all() and skip.float().mean() >= 0.5

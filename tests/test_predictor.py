@@ -5,12 +5,13 @@ import torch
 
 from media import pattern
 from skipsr import checkpoint, degrade, masks, resize
+from skipsr.model import ModelConfig
 from skipsr.predictor import MaskPredictor, PredictorConfig
 
 
 def lr_and_scores(hr_u8: np.ndarray):
     hr = resize.to_float(hr_u8)
-    return resize.to_float(resize.to_uint8(degrade.bicubic(hr, 4))), masks.detail_scores(hr, 4)
+    return resize.to_float(resize.to_uint8(degrade.bicubic(hr, 4))), masks.detail_scores(hr, 4, ModelConfig.token_px)
 
 
 def test_untrained_predictor_is_the_self_detail_prior():

@@ -208,9 +208,9 @@ def test_seam_error_sees_an_edge_the_composition_adds():
     out = ref.copy()
     out[:, :, 16:32] += 10  # the refined middle column of tokens came out brighter
     skip = torch.tensor([[[True, False, True], [True, False, True]]] * 2)
-    assert metrics.seam_error(out, ref, skip) == pytest.approx(10.0)
-    assert metrics.seam_error(ref, ref, skip) == 0.0
-    assert metrics.seam_error(out, ref, torch.zeros_like(skip)) is None
+    assert metrics.seam_error(out, ref, skip, 16) == pytest.approx(10.0)
+    assert metrics.seam_error(ref, ref, skip, 16) == 0.0
+    assert metrics.seam_error(out, ref, torch.zeros_like(skip), 16) is None
 
 
 def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
@@ -229,3 +229,33 @@ def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
     assert len(plots.models_vs_tau(df, "psnr_y", mask="oracle").data) == 2  # one line per model
     assert set(plots.model_means(df, "oracle")["tau"]) == {0.0, 2.0}
     assert len(plots.models_vs_tau(df, "vmaf").data) == 0  # not measured (--no-vmaf): an empty figure
+
+
+def test_bench_and_evaluate_write_rows_like_the_sweep(tiny_setup):
+    """One record builder: the bench's and evaluate's rows have the sweep's columns, nulls explained."""
+    from skipsr import evaluate
+    from skipsr.pipeline import SkipSRPipeline
+    from skipsr.video import read_video
+
+    sweep = tiny_setup / "results_cols"
+    subprocess.run(sweep_cmd(tiny_setup, sweep), check=True, cwd=ROOT, capture_output=True)
+    bench = tiny_setup / "results_bench"
+    res = subprocess.run([sys.executable, "-m", "analysis.bench", "--clip", str(tiny_setup / "c1.mp4"), "--frames", "3",
+                          "--tau", "4", "--mask", "oracle", "--checkpoint", str(tiny_setup / "m.safetensors"),
+                          "--no-quality", "--json", "--results", str(bench)], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    pipe = SkipSRPipeline.from_pretrained(str(tiny_setup / "m.safetensors"), load_predictor=False)
+    path = tiny_setup / "c2.mp4"
+    hr = read_video(path)
+    runs = evaluate.evaluate_clip(pipe, hr, [4.0], 1, 0, "bicubic", oracle=True)
+    ev_rows = evaluate.store_rows(pipe, runs, "c2", path, hr, "bicubic", 1, 0)
+    assert [(r["mask_source"], r["tau"]) for r in ev_rows] == [("none", 0.0), ("oracle", 4.0)]
+    b = ResultsStore(bench).read()
+    assert sorted(b["origin"]) == ["bench", "bench"] and set(b["mask_source"]) == {"none", "oracle"}
+    assert b["clip_hash"].nunique() == 1 and b["clip_hash"].iloc[0] == ResultsStore(sweep).read().query(
+        "clip_id == 'c1'")["clip_hash"].iloc[0]  # the same file hashes the same in every writer
+    columns = set(ResultsStore(sweep).read().columns) - {"schema_version"}
+    for row in [*b.to_dict("records"), *ev_rows]:
+        assert set(row) - {"schema_version"} == columns
+        nulls = {k for k, v in row.items() if v is None or (isinstance(v, float) and np.isnan(v))}
+        assert set(json.loads(row["null_reasons"])) == nulls

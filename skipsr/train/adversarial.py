@@ -81,11 +81,12 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     pt = gen.cfg.pt
     tokens = TokenSet.from_keep(keep)
     prep = gen.prepare(tokens)
-    eps = torch.randn((tokens.n, 3 * pt, 16, 16), generator=noise_gen, device=b["lr"].device)
+    px = gen.cfg.token_px
+    eps = torch.randn((tokens.n, 3 * pt, px, px), generator=noise_gen, device=b["lr"].device)
     x0_hat = gen(b["lr"], eps, torch.ones(b["lr"].shape[0], device=eps.device), prep)  # (N, 3pt, 16, 16)
     hr, base = b["hr"], b["base"]  # (B, T, 3, H, W)
     _, t, _, h, w = hr.shape
-    kpx = masks.mask_to_pixels(keep, t, h, w, pt=pt).float()[:, :, None]  # (B, T, 1, H, W)
+    kpx = masks.mask_to_pixels(keep, t, h, w, px, pt).float()[:, :, None]  # (B, T, 1, H, W)
     real = (base + (hr - base) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
     fake = (base + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
     base_f = base.flatten(0, 1)

@@ -17,6 +17,7 @@ import torch
 
 from skipsr import data as datamod
 from skipsr import degrade, masks, resize
+from skipsr.model import ModelConfig
 from skipsr.video import read_video
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SampleConfig:
     frames: int = 4  # T frames per crop
-    size: int = 128  # HR crop side (multiple of 16)
-    scale: int = 4
+    size: int = 128  # HR crop side (multiple of token_px)
+    scale: int = ModelConfig.scale
+    token_px: int = ModelConfig.token_px  # HR pixels per token side (the oracle scores' grid)
     realistic_prob: float = 0.5  # share of real-world degradations (the rest: clean bicubic)
     crf_range: tuple[int, int] = (18, 32)  # H.264 CRF of the real-world chain
     zoom_range: tuple[float, float] = (1.0, 1.0)  # HR rescale before cropping (< 1: zoom out, denser detail)
@@ -75,7 +77,7 @@ def make_sample(hr_u8: np.ndarray, cfg: SampleConfig, rng: np.random.Generator) 
         lr = degrade.bicubic(hr, cfg.scale)
     lr_u8 = torch.from_numpy(resize.to_uint8(lr))  # (T, h, w, 3)
     base = resize.up_u8(lr_u8, cfg.scale).permute(0, 3, 1, 2).float() / 255.0  # (T, 3, H, W)
-    return Sample(hr=hr, lr=lr, base=base, scores=masks.detail_scores(hr, cfg.scale))
+    return Sample(hr=hr, lr=lr, base=base, scores=masks.detail_scores(hr, cfg.scale, cfg.token_px))
 
 
 def random_crop(clips: list[np.ndarray], cfg: SampleConfig, rng: np.random.Generator) -> np.ndarray:
@@ -93,7 +95,7 @@ def random_crop(clips: list[np.ndarray], cfg: SampleConfig, rng: np.random.Gener
         gain, bias = 1 + rng.uniform(-cfg.jitter, cfg.jitter), 255 * rng.uniform(-cfg.jitter, cfg.jitter) / 2
         clip = np.clip(clip.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
     t, h, w, _ = clip.shape
-    size = min(cfg.size, h - h % 16, w - w % 16)
+    size = min(cfg.size, h - h % cfg.token_px, w - w % cfg.token_px)
     y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
     crop = clip[:, y0 : y0 + size, x0 : x0 + size]
     if size < cfg.size:  # a small real clip: pad to the batch size by reflection

@@ -1,0 +1,196 @@
+"""Our models and the peers, on the same clips in one run: the README's comparison table.
+
+    python -m analysis.methods [--clips 4] [--frames 8] [--models multistep distilled adversarial] \\
+        [--peers span realesrgan animevideov3 dat-light basicvsr bicubic] [--results DIR] --json
+
+Quality: the first --clips validation virtual-camera clips and bikes.mp4 (as `skipsr evaluate`),
+clean bicubic x4 and realistic (blur, noise, H.264); each of our models with skipping off and at
+its card's default tau (predicted mask), each peer; PSNR-Y, SSIM-Y, LPIPS, DISTS, means over clips.
+Speed: seconds per output frame at 1280x720 on a virtual-camera clip rendered from a validation
+photo, in this process with this process's threads: one warm-up call, then the median of 3 timed
+calls per method (our models: the pipeline call, mask included). With --results every quality run
+is also a store row (the common record; `method` names the peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from analysis import peers
+from skipsr import cliutil, degrade, measure, resize, store
+from skipsr import data as datamod
+from skipsr.evaluate import DEGRADATIONS, validation_clips
+from skipsr.model import ModelConfig
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.video import read_video
+
+log = logging.getLogger("analysis.methods")
+
+MODELS = ("multistep", "distilled", "adversarial")
+COLUMNS = (("s_per_frame_720p", "s/frame 720p", 3), ("skip_ratio", "skipped", 2), ("psnr_y", "PSNR-Y", 2),
+           ("ssim_y", "SSIM-Y", 4), ("lpips", "LPIPS", 4), ("dists", "DISTS", 4))
+QUALITY = ("psnr_y", "ssim_y", "lpips", "dists", "skip_ratio")
+SPEED_FRAMES = 3
+SPEED_PHOTO = "mate-backgrounds/GreenMeadow"  # a validation photo (the meadow example's source)
+
+
+def method_runs(models: list[str], peer_names: list[str], threads: int) -> dict[str, tuple[str, object]]:
+    """{row name: (kind, runner)}: "<model>" (no skip), "<model>@tau" (default tau) and each peer."""
+    runs: dict[str, tuple[str, object]] = {}
+    for name in models:
+        pipe = SkipSRPipeline.from_pretrained(name, chunk_frames=32)
+        runs[f"{name} no-skip"] = ("ours", (pipe, 0.0))
+        runs[f"{name} @tau {pipe.default_tau:g}"] = ("ours", (pipe, pipe.default_tau))
+    for name in peer_names:
+        runs[name] = ("peer", peers.load(name, threads))
+    return runs
+
+
+def upscaler(kind: str, runner) -> callable:
+    """One call LR (T, h, w, 3) uint8 -> (SR uint8, skip ratio or None) for either kind."""
+    if kind == "peer":
+        return lambda lr: (runner(lr), None)
+    pipe, tau = runner
+
+    def run(lr):
+        res = pipe(lr, tau=tau, mask="predicted" if tau > 0 else "none", steps=pipe.default_steps, seed=0)
+        return res.video, res.skip_ratio
+    return run
+
+
+def quality_table(runs: dict, clips, degradations, results: str | None, seed: int = 0) -> dict:
+    """{degradation: {row name: mean numbers over clips}}; with `results` every run is also a store row."""
+    out = {}
+    with tqdm(total=len(degradations) * len(clips) * len(runs), desc="quality", unit="run") as bar:
+        for degradation in degradations:
+            per: dict[str, list[dict]] = {name: [] for name in runs}
+            for clip_id, path, hr in clips:
+                clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed)
+                rows = []
+                for name, (kind, runner) in runs.items():
+                    if kind == "peer":
+                        numbers = measure.measure_upscaler(runner, clip)
+                    else:
+                        pipe, tau = runner
+                        numbers = measure.measure_run(pipe, clip, tau, "predicted" if tau > 0 else "none",
+                                                      pipe.default_steps, seed)[0]
+                    per[name].append(numbers)
+                    rows.append(record(name, kind, runner, clip_id, path, clip, degradation, seed, numbers))
+                    bar.update(1)
+                if results:
+                    store.ResultsStore(results).append(rows)
+            out[degradation] = {name: {k: _mean([r.get(k) for r in rs]) for k in QUALITY} for name, rs in per.items()}
+    return out
+
+
+def record(name: str, kind: str, runner, clip_id: str, path: Path, clip, degradation: str, seed: int,
+           numbers: dict) -> dict:
+    """A quality run as a store row."""
+    keep = {k: v for k, v in numbers.items() if k in store.NUMBER_COLUMNS}
+    base = {"origin": "methods", "clip_id": clip_id, "clip_hash": store.file_hash(path),
+            "frames": int(clip.hr.shape[0]), "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]),
+            "degradation": degradation, "seed": seed}
+    if kind == "peer":
+        return store.run_record(**base, method=name, card=peers.PEERS[name].card(), predictor_card={}, scale=peers.SCALE,
+                                tau=0.0, mask_source="none", steps=0, numbers=keep,
+                                reasons={"*": "not applicable to a peer (no tokens, mask or stages)"})
+    pipe, tau = runner
+    return store.run_record(**base, card=pipe.card, predictor_card=pipe.predictor_card, scale=pipe.cfg.scale, tau=tau,
+                            mask_source="predicted" if tau > 0 else "none", steps=pipe.default_steps, numbers=keep,
+                            reasons={"*": "not measured by analysis.methods (quality and time only)"})
+
+
+def _mean(values: list) -> float | None:
+    vals = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def speed_clip(data=None) -> np.ndarray:
+    """A 1280x720 virtual-camera clip (SPEED_FRAMES frames) from a validation photo, as HR uint8."""
+    root = datamod.data_root(data)
+    photos = {p["id"]: p for p in datamod.load_manifest(root)["photos"]}
+    if SPEED_PHOTO not in photos:
+        raise FileNotFoundError(f"no {SPEED_PHOTO} under {root}: run `make data` first")
+    with tempfile.TemporaryDirectory(prefix="skipsr-methods-") as tmp:
+        out = Path(tmp) / "speed720p.mp4"
+        datamod.render_clip(str(out), str(root / photos[SPEED_PHOTO]["path"]), 1280, 720, SPEED_FRAMES, 24, seed=7)
+        return read_video(out)
+
+
+def speed_table(runs: dict, hr: np.ndarray, repeats: int = 3) -> dict:
+    """{row name: seconds per 720p output frame}: a warm-up call, then the median of `repeats`."""
+    lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), peers.SCALE))
+    out = {}
+    for name, (kind, runner) in tqdm(runs.items(), desc="speed at 720p", unit="method"):
+        fn = upscaler(kind, runner)
+        fn(lr[:2])  # warm-up: first-call allocations, thread pools, ncnn pipeline build
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn(lr)
+            times.append((time.perf_counter() - t0) / len(lr))
+        out[name] = statistics.median(times)
+    return out
+
+
+def markdown(result: dict) -> str:
+    """One table per degradation: a row per method, s/frame at 720p beside the quality means."""
+    parts = []
+    for degradation, rows in result["quality"].items():
+        lines = ["| method | " + " | ".join(label for _, label, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+        for name, numbers in rows.items():
+            numbers = {**numbers, "s_per_frame_720p": result["s_per_frame_720p"].get(name)}
+            label = peers.PEERS[name].label if name in peers.PEERS else name
+            cells = [f"{numbers[k]:.{d}f}" if numbers.get(k) is not None else "-" for k, _, d in COLUMNS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        parts.append(f"{degradation}:\n\n" + "\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m analysis.methods", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", type=int, default=4, help="validation virtual-camera clips (plus bikes.mp4)")
+    cliutil.add_frames(ap, default=8, help="frames per clip")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), help="shipped models (names or paths)")
+    ap.add_argument("--peers", nargs="+", default=list(peers.PEERS), metavar="NAME",
+                    help=f"peers (default: all available of {', '.join(peers.PEERS)})")
+    ap.add_argument("--degradations", nargs="+", default=list(DEGRADATIONS), choices=DEGRADATIONS)
+    ap.add_argument("--no-speed", action="store_true", help="skip the 720p timing")
+    cliutil.add_data(ap)
+    cliutil.add_results(ap, help="also write every quality run as a store row into this folder")
+    cliutil.add_json(ap)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    cliutil.check_folder(args.data, "data folder")
+    runnable, skipped = peers.select(args.peers)
+    threads = torch.get_num_threads()
+    t0 = time.perf_counter()
+    runs = method_runs(args.models, runnable, threads)
+    clips = validation_clips(args.data, args.clips, args.frames)
+    result = {"clips": [c for c, _, _ in clips], "frames": args.frames, "threads": threads,
+              "peers_skipped": skipped, **store.environment(),
+              "quality": quality_table(runs, clips, args.degradations, args.results),
+              "s_per_frame_720p": {} if args.no_speed else speed_table(runs, speed_clip(args.data)),
+              "command": "python -m analysis.methods " + " ".join(sys.argv[1:] if argv is None else argv)}
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result) if args.json else markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from app.app import main
+
+main()
