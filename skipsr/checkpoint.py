@@ -1,6 +1,6 @@
 """Checkpoints: safetensors weights + a JSON model card beside them (same stem, `.json`).
 
-The card holds `kind` ("skipsr" or "predictor"), `config` (the dataclass fields), and whatever
+The card holds `kind` ("skipsr", "predictor" or "fastpath"), `config` (the dataclass fields), and whatever
 the trainer measured (data, steps, wall time, machine, validation numbers, default tau). The
 shipped CPU models live in `checkpoints/` and are what the CLI, benchmark and app load by default;
 without them everything falls back to a seeded random init (and says so).
@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from skipsr import paths
+from skipsr.fastpath import FastPath, FastPathConfig
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.predictor import MaskPredictor, PredictorConfig
 
@@ -76,11 +77,16 @@ def weights_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+# What a card's `kind` loads: (network, its config dataclass).
+KINDS = {"skipsr": (SkipSRNet, ModelConfig), "predictor": (MaskPredictor, PredictorConfig),
+         "fastpath": (FastPath, FastPathConfig)}
+
+
 def save(model: torch.nn.Module, path: str | Path, card: dict) -> None:
     """Write weights and card atomically (temp names, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kind = "predictor" if isinstance(model, MaskPredictor) else "skipsr"
+    kind = next(k for k, cls in KINDS.items() if isinstance(model, cls[0]))
     card = {"kind": kind, "config": dataclasses.asdict(model.cfg), **card}
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
@@ -115,11 +121,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     card = read_card(path)
-    cfg_fields = card["config"]
-    if card["kind"] == "predictor":
-        model: torch.nn.Module = MaskPredictor(PredictorConfig(**cfg_fields))
-    else:
-        model = SkipSRNet(ModelConfig(**cfg_fields))
+    net, config = KINDS[card.get("kind", "skipsr")]
+    model: torch.nn.Module = net(config(**card["config"]))
     model.load_state_dict(load_file(str(path), device=str(device)))
     return model.to(device).eval(), card
 

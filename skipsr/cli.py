@@ -163,9 +163,10 @@ def _metric_weights(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
-    from skipsr.train import adversarial, distill, predictor, sr
+    from skipsr.train import adversarial, distill, fastpath, predictor, sr
 
-    stages = {"sr": sr.main, "distill": distill.main, "adversarial": adversarial.main, "predictor": predictor.main}
+    stages = {"sr": sr.main, "distill": distill.main, "adversarial": adversarial.main, "predictor": predictor.main,
+              "fastpath": fastpath.main}
     if not argv or argv[0] not in stages:
         print(f"error: `skipsr train` needs a stage: one of {', '.join(stages)} (e.g. `skipsr train sr --help`)",
               file=sys.stderr)
@@ -187,7 +188,7 @@ DELEGATED = {
     "sweep": (_sweep, "tau sweeps into the metrics store, locally or on Ray (peers too)"),
     "methods": (_methods, "our models and the peers on the same clips: quality, and seconds per 720p frame"),
     "data": (_data, "real photos and clips from package registries; virtual-camera clips; examples"),
-    "train": (_train, "a training stage: sr, distill, adversarial or predictor"),
+    "train": (_train, "a training stage: sr, distill, adversarial, predictor or fastpath"),
     "metric-weights": (_metric_weights, "fetch and convert the LPIPS / DISTS weights (once)"),
     "app": (_app, "the Gradio app on 127.0.0.1:7860"),
 }

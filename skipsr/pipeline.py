@@ -25,13 +25,15 @@ import torch
 
 from skipsr import diffusion, masks, resize, tiling
 from skipsr.model import SkipSRNet
+from skipsr.fastpath import FastPath
 from skipsr.predictor import MaskPredictor
 from skipsr.tokens import TokenSet, gather_cl, scatter_cl
 
 log = logging.getLogger(__name__)
 
 MASK_SOURCES = ("predicted", "oracle", "none")
-STAGES = ("decode", "predictor", "transformer", "compose", "encode")
+STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode")
+RESIDUAL_BASES = ("bicubic", "fastpath")  # what the transformer's residual is added to on kept tokens
 
 
 @dataclass
@@ -96,8 +98,20 @@ class SkipSRPipeline:
     def __init__(self, model: SkipSRNet, predictor: MaskPredictor | None = None, device: str | torch.device = "cpu",
                  chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0,
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
-                 predictor_card: dict | None = None):
+                 predictor_card: dict | None = None, fastpath: FastPath | None = None,
+                 residual_base: str = "bicubic", fastpath_card: dict | None = None):
+        """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
+        paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
+        (what the models were trained with) or to the fast path's output."""
         from skipsr import checkpoint
+
+        if residual_base not in RESIDUAL_BASES or (residual_base == "fastpath" and fastpath is None):
+            raise ValueError(f"residual_base must be one of {RESIDUAL_BASES} ('fastpath' needs a fast path), "
+                             f"got {residual_base!r}")
+        if fastpath is not None and fastpath.cfg.scale != model.cfg.scale:
+            raise ValueError(f"the fast path is x{fastpath.cfg.scale}, the model x{model.cfg.scale}")
+        self.fastpath = fastpath.to(device).eval() if fastpath is not None else None
+        self.residual_base, self.fastpath_card = residual_base, fastpath_card or {}
 
         self.card, self.predictor_card = card or {}, predictor_card or {}
         self.default_steps = checkpoint.default_steps(self.card)  # 1 without a card
@@ -117,15 +131,18 @@ class SkipSRPipeline:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | None = None, predictor: str | None = None,
-                        device: str | torch.device = "cpu", load_predictor: bool = True, **kw) -> "SkipSRPipeline":
+                        device: str | torch.device = "cpu", load_predictor: bool = True,
+                        fastpath: str | None = None, **kw) -> "SkipSRPipeline":
         """A shipped model by name ("multistep", "distilled", "adversarial"; None: the default) or a
         .safetensors path, with the shipped mask predictor (or `predictor`: a path, or "prior"), and
-        the card's default steps and tau. FileNotFoundError for a missing path."""
+        the card's default steps and tau; `fastpath`: a fast-path checkpoint for skipped tokens
+        (None: bicubic). FileNotFoundError for a missing path."""
         from skipsr import checkpoint
 
         model, card = checkpoint.load_default_model(name_or_path)
         pred, pcard = checkpoint.load_default_predictor(predictor) if load_predictor else (None, {})
-        return cls(model, pred, device=device, card=card, predictor_card=pcard, **kw)
+        fp, fcard = checkpoint.load(fastpath) if fastpath else (None, None)
+        return cls(model, pred, device=device, card=card, predictor_card=pcard, fastpath=fp, fastpath_card=fcard, **kw)
 
     def resolve(self, tau: float | None, steps: int | None) -> tuple[float, int]:
         """(tau, steps) with None replaced by the model's defaults."""
@@ -189,9 +206,15 @@ class SkipSRPipeline:
 
             residual = diffusion.sample_euler(denoise, x, diffusion.schedule(steps, self.shift)) if tokens.n else x
         with _Timer(timings, "compose"):
-            canvas = resize.up_u8(lr_u8, cfg.scale)[None]  # (1, T', H', W', 3) uint8: bicubic everywhere
-            if tokens.n:  # kept tokens: bicubic + residual, in 8 bit
-                base = gather_cl(canvas, tokens, cfg.token_px, cfg.pt).float()  # (N, pt, 16, 16, 3)
+            bicubic = resize.up_u8(lr_u8, cfg.scale)[None]  # (1, T', H', W', 3) uint8
+        canvas = bicubic  # skipped tokens: bicubic, or the fast path's restoration
+        if self.fastpath is not None:
+            with _Timer(timings, "fastpath"):
+                canvas = self.fastpath.upscale_u8(lr_u8, bicubic[0])[None]  # (1, T', H', W', 3) uint8
+        with _Timer(timings, "compose"):
+            if tokens.n:  # kept tokens: base + residual, in 8 bit
+                source = canvas if self.residual_base == "fastpath" else bicubic
+                base = gather_cl(source, tokens, cfg.token_px, cfg.pt).float()  # (N, pt, 16, 16, 3)
                 res = residual.view(tokens.n, cfg.pt, 3, cfg.token_px, cfg.token_px).permute(0, 1, 3, 4, 2)
                 scatter_cl(canvas, (base + 255.0 * res).round_().clamp_(0, 255).to(torch.uint8), tokens,
                            cfg.token_px, cfg.pt)

@@ -59,7 +59,8 @@ NUMBER_COLUMNS = (
     "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "temporal_error", "vmaf", "psnr_y_detail",
     "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip", "seam_error",
     "pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio", "pred_oracle_skip_ratio",
-    "t_decode_s", "t_predictor_s", "t_transformer_s", "t_compose_s", "t_encode_s", "t_total_s", "t_oracle_s",
+    "t_decode_s", "t_predictor_s", "t_transformer_s", "t_fastpath_s", "t_compose_s", "t_encode_s", "t_total_s",
+    "t_oracle_s",
     "t_per_frame_s",
 )
 # Why a column may be empty (by column prefix); the skip cost of a no-skip run and the perceptual

@@ -1,0 +1,60 @@
+"""The fast path for skipped tokens: a small convolutional restore-and-upsample network on the LR.
+
+The paper sends skipped tokens through bicubic upsampling. On realistic input (blur, noise, H.264)
+bicubic keeps the noise and the blocks, so skipped regions look worse than the restored regions
+around them. This network replaces bicubic on skipped tokens: bicubic(LR) plus a learned residual,
+computed at LR resolution and pixel-shuffled up (ESPCN-style), small enough to cost a few percent
+of the transformer (docs/design.md section 3b).
+
+    lr (N, 3, h, w) in [0, 1] --conv3x3--> (N, C, h, w) --[conv3x3, ReLU] x blocks (+skip)-->
+        --conv3x3--> (N, 3 s^2, h, w) --pixel_shuffle(s)--> residual (N, 3, sh, sw)
+    out = bicubic(lr) + residual                                           (N, 3, sh, sw)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from skipsr import resize
+
+
+@dataclass(frozen=True)
+class FastPathConfig:
+    scale: int = 4
+    channels: int = 16  # width at LR resolution (cost ~ channels^2 x blocks per LR pixel)
+    blocks: int = 3  # 3x3 conv + ReLU layers between the head and the tail
+
+
+class FastPath(nn.Module):
+    def __init__(self, cfg: FastPathConfig = FastPathConfig()):
+        super().__init__()
+        self.cfg = cfg
+        c, s = cfg.channels, cfg.scale
+        self.head = nn.Conv2d(3, c, 3, padding=1)
+        self.body = nn.Sequential(*[m for _ in range(cfg.blocks) for m in (nn.Conv2d(c, c, 3, padding=1), nn.ReLU())])
+        self.tail = nn.Conv2d(c, 3 * s * s, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # starts as bicubic: training learns the restoration
+        nn.init.zeros_(self.tail.bias)
+
+    def residual(self, lr: torch.Tensor) -> torch.Tensor:
+        """lr (N, 3, h, w) in [0, 1] -> the learned residual over bicubic (N, 3, sh, sw)."""
+        x = F.relu(self.head(lr))  # (N, C, h, w)
+        x = x + self.body(x)
+        return F.pixel_shuffle(self.tail(x), self.cfg.scale)  # (N, 3, sh, sw)
+
+    def forward(self, lr: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """lr (N, 3, h, w), base (N, 3, sh, sw) its bicubic upsample, both in [0, 1] -> (N, 3, sh, sw)."""
+        return base + self.residual(lr)
+
+    @torch.no_grad()
+    def upscale_u8(self, lr_u8: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """(T, h, w, 3) uint8 -> (T, sh, sw, 3) uint8: the 8-bit bicubic upsample (`base` when the
+        caller has it) plus the residual."""
+        base = resize.up_u8(lr_u8, self.cfg.scale) if base is None else base  # (T, sh, sw, 3) uint8
+        lr = lr_u8.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, h, w)
+        res = self.residual(lr).permute(0, 2, 3, 1)  # (T, sh, sw, 3)
+        return (base.float() + 255.0 * res).round_().clamp_(0, 255).to(torch.uint8)

@@ -1,0 +1,63 @@
+"""The fast path for skipped tokens: bicubic at init, only skipped tokens change, a checkpoint kind."""
+
+import numpy as np
+import torch
+
+from media import pattern
+from models import TINY, tiny_model
+from skipsr import checkpoint, degrade, masks, resize
+from skipsr.fastpath import FastPath, FastPathConfig
+from skipsr.pipeline import SkipSRPipeline
+
+
+def lr_clip():
+    hr = pattern(2, 64, 96, seed=3)
+    hr[:, :, 48:] = 90  # a flat strip: tokens there are skipped
+    return hr, resize.to_uint8(degrade.bicubic(resize.to_float(hr), 4))
+
+
+def randomised(fp: FastPath) -> FastPath:
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in fp.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return fp.eval()
+
+
+def test_a_fresh_fast_path_is_bicubic():
+    _, lr = lr_clip()
+    fp = FastPath(FastPathConfig()).eval()
+    lr_u8 = torch.from_numpy(lr)
+    assert torch.equal(fp.upscale_u8(lr_u8), resize.up_u8(lr_u8, 4))
+    model = tiny_model(TINY)
+    plain = SkipSRPipeline(model)(lr, tau=4.0, mask="oracle", hr=lr_clip()[0], steps=1)
+    with_fp = SkipSRPipeline(model, fastpath=fp)(lr, tau=4.0, mask="oracle", hr=lr_clip()[0], steps=1)
+    assert np.array_equal(plain.video, with_fp.video) and with_fp.timings["fastpath"] > 0
+
+
+def test_the_fast_path_replaces_bicubic_on_skipped_tokens_only():
+    hr, lr = lr_clip()
+    model, fp = tiny_model(TINY), randomised(FastPath(FastPathConfig(channels=8, blocks=1)))
+    plain = SkipSRPipeline(model)(lr, tau=4.0, mask="oracle", hr=hr, steps=1)
+    res = SkipSRPipeline(model, fastpath=fp)(lr, tau=4.0, mask="oracle", hr=hr, steps=1)
+    assert 0 < res.skip_ratio < 1 and torch.equal(res.skip, plain.skip)
+    skipped = masks.mask_to_pixels(res.skip, *hr.shape[:3], TINY.token_px).numpy()  # (T, H, W) bool
+    assert np.array_equal(res.video[~skipped], plain.video[~skipped])  # kept: bicubic + residual, unchanged
+    fast = fp.upscale_u8(torch.from_numpy(lr)).numpy()
+    assert np.array_equal(res.video[skipped], fast[skipped]) and not np.array_equal(fast[skipped], plain.video[skipped])
+    on_fast = SkipSRPipeline(model, fastpath=fp, residual_base="fastpath")(lr, tau=4.0, mask="oracle", hr=hr, steps=1)
+    assert np.array_equal(on_fast.video[skipped], fast[skipped])
+    assert not np.array_equal(on_fast.video[~skipped], plain.video[~skipped])
+
+
+def test_fast_path_checkpoint_round_trip_and_bad_settings(tmp_path):
+    fp = randomised(FastPath(FastPathConfig(channels=8, blocks=2)))
+    checkpoint.save(fp, tmp_path / "fp.safetensors", {"id": "fp-test"})
+    loaded, card = checkpoint.load(tmp_path / "fp.safetensors")
+    assert card["kind"] == "fastpath" and isinstance(loaded, FastPath) and loaded.cfg == fp.cfg
+    lr = torch.from_numpy(lr_clip()[1])
+    assert torch.equal(loaded.upscale_u8(lr), fp.upscale_u8(lr))
+    import pytest
+
+    with pytest.raises(ValueError, match="residual_base"):
+        SkipSRPipeline(tiny_model(TINY), residual_base="fastpath")
