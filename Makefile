@@ -77,6 +77,8 @@ train: data
 	cp runs/distill/model.safetensors checkpoints/skipsr_distilled_cpu.safetensors && cp runs/distill/model.json checkpoints/skipsr_distilled_cpu.json
 	$(PY) -m skipsr.train.adversarial --run runs/adversarial --init distilled $(ADV_ARGS)
 	cp runs/adversarial/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial/model.json checkpoints/skipsr_adversarial_cpu.json
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath --steps 6000 --threads 1
+	cp runs/fastpath/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath/model.json checkpoints/fastpath_cpu.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
@@ -86,7 +88,7 @@ evaluate: setup metric-weights
 # The committed store rows of the shipped example clips (the app's curves).
 results: setup metric-weights peers
 	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --mask predicted oracle --frames 12 \
-	  --degradation bicubic realistic --peers $(PEERS) --results results
+	  --degradation bicubic realistic --peers $(PEERS) --no-vmaf --results results
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -88,6 +88,8 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
         "t_transformer_noskip_s": med("noskip", "transformer"), "t_transformer_skip_s": med("skip", "transformer"),
         "t_predictor_s": med("skip", "predictor"), "predictor_share_of_noskip_transformer":
             med("skip", "predictor") / med("noskip", "transformer"),
+        "t_fastpath_s": med("skip", "fastpath"), "fastpath_share_of_noskip_transformer":
+            med("skip", "fastpath") / med("noskip", "transformer"),
         "t_compose_skip_s": med("skip", "compose"), "padding_waste": skip.padding_waste,
         "frames": int(hr.shape[0]), "out_w": int(hr.shape[2]), "out_h": int(hr.shape[1]),
         "tau": tau, "mask": mask, "steps": steps, "repeats": repeats,
@@ -111,6 +113,7 @@ def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr
         if name == "skip":
             numbers.update(skip_ratio=out["skip_ratio"], n_tokens=out["n_tokens"], n_kept=out["n_kept"],
                            padding_waste=out["padding_waste"], t_predictor_s=out["t_predictor_s"],
+                           t_fastpath_s=out["t_fastpath_s"],
                            t_compose_s=out["t_compose_skip_s"], psnr_y_vs_noskip=out["psnr_y_skip_vs_noskip"],
                            lpips_vs_noskip=out.get("lpips_skip_vs_noskip"), dists_vs_noskip=out.get("dists_skip_vs_noskip"))
         else:
@@ -167,6 +170,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--flat-share", type=float, default=0.6)
     checkpoint.add_model_args(ap)
     ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
+    ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens (default: bicubic)")
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
@@ -188,8 +192,9 @@ def _main(argv: list[str] | None) -> int:
         else:
             hr, textured = flat_textured_clip(args.frames, 720, 1280, ModelConfig.token_px, args.flat_share)
             clip_id = f"synthetic-720p-flat{args.flat_share:g}"
+        cliutil.check_files([args.fastpath], "fast-path checkpoint")
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
-                                              chunk_frames=max(16, args.frames))
+                                              chunk_frames=max(16, args.frames), fastpath=args.fastpath)
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
         out = {"clip": clip_id, "model": pipe.card.get("id"), **store.environment(),
                **bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality)}

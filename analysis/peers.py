@@ -52,15 +52,16 @@ class Peer:
     weights: str = ""  # the registry package that ships the weights (its version is the peer's identity)
 
     def identity(self) -> str:
-        """`package==version` of the weights' package ("bicubic" for bicubic): the store's model hash."""
+        """`name:package==version` ("bicubic" for bicubic): the store's model hash, part of the run key
+        (one package can ship several peers' weights)."""
         if not self.weights:
             return self.name
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return f"{self.weights}=={version(self.weights)}"
+            return f"{self.name}:{self.weights}=={version(self.weights)}"
         except PackageNotFoundError:
-            return f"{self.weights}==?"
+            return f"{self.name}:{self.weights}==?"
 
     def card(self) -> dict:
         """What the store's record takes in place of a model card."""

@@ -247,7 +247,7 @@ def quality_vs_speed(df: pd.DataFrame, metric: str = "lpips", degradation: str =
                                  marker=dict(size=11, symbol="diamond", color="black")))
         points.append(peers)
     if points:
-        front = pareto(pd.concat(points), "x", "y", lower_better=metric in LOWER_BETTER)
+        front = pareto(pd.concat(points, ignore_index=True), "x", "y", lower_better=metric in LOWER_BETTER)
         fig.add_trace(go.Scatter(x=front["x"], y=front["y"], mode="lines", name="Pareto front",
                                  line=dict(dash="dash", color="gray")))
     if highlight and highlight.get(metric) is not None and highlight.get("t_per_frame_s"):

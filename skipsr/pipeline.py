@@ -208,7 +208,7 @@ class SkipSRPipeline:
         with _Timer(timings, "compose"):
             bicubic = resize.up_u8(lr_u8, cfg.scale)[None]  # (1, T', H', W', 3) uint8
         canvas = bicubic  # skipped tokens: bicubic, or the fast path's restoration
-        if self.fastpath is not None:
+        if self.fastpath is not None and tokens.n < tokens.n_total:  # only when some token is skipped
             with _Timer(timings, "fastpath"):
                 canvas = self.fastpath.upscale_u8(lr_u8, bicubic[0])[None]  # (1, T', H', W', 3) uint8
         with _Timer(timings, "compose"):

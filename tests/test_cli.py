@@ -106,7 +106,7 @@ def test_every_command_says_bad_input_in_one_line_with_exit_code_2(tmp_path):
     missing = [
         ["mask", nope], ["degrade", nope, tmp_path / "o.mp4"], ["upscale", nope, tmp_path / "o.mp4"],
         ["upscale", clip, tmp_path / "o.mp4", "--hr", nope], ["evaluate", "--data", nodir], ["bench", "--clip", nope],
-        ["sweep", "--clips", nope], ["methods", "--data", nodir], ["sweep", "--clips", clip, "--peers", "nope"],
+        ["sweep", "--clips", nope], ["methods", "--data", nodir], ["evaluate", "--fastpath", nope], ["bench", "--fastpath", nope], ["sweep", "--clips", clip, "--peers", "nope"],
         ["data", "clips", "--data", nodir], ["data", "render", tmp_path / "o.mp4", "--photo", nope],
         *[["train", stage, "--data", nodir] for stage in ("sr", "distill", "adversarial", "predictor")],
     ]

@@ -43,6 +43,13 @@ def test_peer_upscales_x4_better_than_nearest_neighbour(name, clip):
         assert np.array_equal(peers.load(name, threads=2)(lr[1:2])[0], out[1])
 
 
+def test_peers_sharing_a_package_have_distinct_run_keys():
+    """Real-ESRGAN and animevideov3 ship in one package: their identity (the store's model hash, part
+    of the run key) must still differ, or the sweep would take one's row for the other's."""
+    identities = [peers.PEERS[n].identity() for n in peers.PEERS]
+    assert len(set(identities)) == len(identities)
+
+
 def test_a_missing_peer_is_skipped_with_its_reason(monkeypatch):
     monkeypatch.setattr(peers, "package_dir", lambda name: None)
     reason = peers.missing_reason("span")
@@ -87,3 +94,15 @@ def test_sweep_writes_peer_rows_and_the_curves_draw_with_and_without_them(tmp_pa
     cost = plots.skip_costs(df, "oracle")
     assert len(cost) == 2 * 2 and cost["speedup"].gt(0).all()  # 2 taus x 2 degradations, each with its no-skip
     assert plots.skip_cost_vs_speedup(pd.DataFrame()).data == ()
+
+
+def test_the_pareto_front_of_quality_vs_speed_is_monotone():
+    """Points from several traces (repeated index labels) still give one front: time up, LPIPS down."""
+    rows = [{"method": "skipsr", "model_id": "m", "mask_source": "none", "tau": 0.0, "t_per_frame_s": 1.0, "lpips": 0.2},
+            {"method": "skipsr", "model_id": "m", "mask_source": "predicted", "tau": 2.0, "t_per_frame_s": 0.5, "lpips": 0.21},
+            {"method": "fast", "model_id": "fast", "mask_source": "none", "tau": 0.0, "t_per_frame_s": 0.1, "lpips": 0.3},
+            {"method": "slow", "model_id": "slow", "mask_source": "none", "tau": 0.0, "t_per_frame_s": 5.0, "lpips": 0.25}]
+    df = pd.DataFrame([{**r, "degradation": "bicubic", "clip_id": "c", "frames": 1, "t_total_s": r["t_per_frame_s"]}
+                       for r in rows])
+    front = next(t for t in plots.quality_vs_speed(df).data if t.name == "Pareto front")
+    assert list(front.x) == [0.1, 0.5, 1.0] and list(front.y) == [0.3, 0.21, 0.2]
