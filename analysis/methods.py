@@ -30,7 +30,7 @@ from tqdm import tqdm
 from analysis import peers
 from skipsr import cliutil, degrade, measure, resize, store
 from skipsr import data as datamod
-from skipsr.evaluate import DEGRADATIONS, validation_clips
+from skipsr.evaluate import DEGRADATIONS, mean_rows, validation_clips
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
@@ -58,15 +58,11 @@ def method_runs(models: list[str], peer_names: list[str], threads: int) -> dict[
 
 
 def upscaler(kind: str, runner) -> callable:
-    """One call LR (T, h, w, 3) uint8 -> (SR uint8, skip ratio or None) for either kind."""
+    """One call LR (T, h, w, 3) uint8 -> SR uint8 for either kind (what the speed table times)."""
     if kind == "peer":
-        return lambda lr: (runner(lr), None)
+        return runner
     pipe, tau = runner
-
-    def run(lr):
-        res = pipe(lr, tau=tau, mask="predicted" if tau > 0 else "none", steps=pipe.default_steps, seed=0)
-        return res.video, res.skip_ratio
-    return run
+    return lambda lr: pipe(lr, tau=tau, mask="predicted" if tau > 0 else "none", steps=pipe.default_steps, seed=0).video
 
 
 def quality_table(runs: dict, clips, degradations, results: str | None, seed: int = 0) -> dict:
@@ -74,10 +70,10 @@ def quality_table(runs: dict, clips, degradations, results: str | None, seed: in
     out = {}
     with tqdm(total=len(degradations) * len(clips) * len(runs), desc="quality", unit="run") as bar:
         for degradation in degradations:
-            per: dict[str, list[dict]] = {name: [] for name in runs}
+            per_clip: list[dict[str, dict]] = []  # {row name: numbers} per clip
             for clip_id, path, hr in clips:
                 clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed)
-                rows = []
+                rows, numbers_of = [], {}
                 for name, (kind, runner) in runs.items():
                     if kind == "peer":
                         numbers = measure.measure_upscaler(runner, clip)
@@ -85,12 +81,14 @@ def quality_table(runs: dict, clips, degradations, results: str | None, seed: in
                         pipe, tau = runner
                         numbers = measure.measure_run(pipe, clip, tau, "predicted" if tau > 0 else "none",
                                                       pipe.default_steps, seed)[0]
-                    per[name].append(numbers)
+                    numbers_of[name] = numbers
                     rows.append(record(name, kind, runner, clip_id, path, clip, degradation, seed, numbers))
                     bar.update(1)
+                per_clip.append(numbers_of)
                 if results:
                     store.ResultsStore(results).append(rows)
-            out[degradation] = {name: {k: _mean([r.get(k) for r in rs]) for k in QUALITY} for name, rs in per.items()}
+            means = mean_rows(per_clip)
+            out[degradation] = {name: {k: m.get(k) for k in QUALITY} for name, m in means.items()}
     return out
 
 
@@ -98,22 +96,13 @@ def record(name: str, kind: str, runner, clip_id: str, path: Path, clip, degrada
            numbers: dict) -> dict:
     """A quality run as a store row."""
     keep = {k: v for k, v in numbers.items() if k in store.NUMBER_COLUMNS}
-    base = {"origin": "methods", "clip_id": clip_id, "clip_hash": store.file_hash(path),
-            "frames": int(clip.hr.shape[0]), "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]),
-            "degradation": degradation, "seed": seed}
+    base = {"origin": "methods", **store.clip_fields(clip_id, path, clip.hr, degradation), "seed": seed}
     if kind == "peer":
-        return store.run_record(**base, method=name, card=peers.PEERS[name].card(), predictor_card={}, scale=peers.SCALE,
-                                tau=0.0, mask_source="none", steps=0, numbers=keep,
-                                reasons={"*": "not applicable to a peer (no tokens, mask or stages)"})
+        return store.run_record(**base, **peers.record_fields(name), numbers=keep)
     pipe, tau = runner
     return store.run_record(**base, card=pipe.card, predictor_card=pipe.predictor_card, scale=pipe.cfg.scale, tau=tau,
                             mask_source="predicted" if tau > 0 else "none", steps=pipe.default_steps, numbers=keep,
                             reasons={"*": "not measured by analysis.methods (quality and time only)"})
-
-
-def _mean(values: list) -> float | None:
-    vals = [float(v) for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
 
 
 def speed_clip(data=None) -> np.ndarray:

@@ -68,6 +68,15 @@ class Peer:
         return {"id": self.name, "weights_sha256_16": self.identity()}
 
 
+ROW_REASONS = {"*": "not applicable to a peer (no tokens, mask or stages)"}
+
+
+def record_fields(name: str) -> dict:
+    """What a peer's store row has in place of a model, mask and sampler (`store.run_record` keywords)."""
+    return {"method": name, "card": PEERS[name].card(), "predictor_card": {}, "scale": SCALE, "tau": 0.0,
+            "mask_source": "none", "steps": 0, "reasons": ROW_REASONS}
+
+
 def package_dir(name: str) -> Path | None:
     """The folder of an installed package, found without importing it (some import missing extras)."""
     try:

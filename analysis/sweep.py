@@ -66,9 +66,7 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     hr = read_video(clip_path, max_frames=frames)
     clip = measure.prepare_clip(hr, model.cfg, degradation, seed)
     base = {"origin": "sweep", "card": card, "predictor_card": pcard, "scale": model.cfg.scale,
-            "clip_id": Path(clip_path).stem, "clip_hash": store.file_hash(clip_path), "frames": int(clip.hr.shape[0]),
-            "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]), "degradation": degradation,
-            "steps": steps, "seed": seed}
+            **store.clip_fields(Path(clip_path).stem, clip_path, clip.hr, degradation), "steps": steps, "seed": seed}
     key = {**store.model_identity(card, pcard), **base}
     runs = [(0.0, "none")] + [(float(t), m) for t in taus for m in mask_sources]
     todo = [(t, m) for t, m in runs if store.run_key({**key, "tau": t, "mask_source": m}) not in done]
@@ -88,27 +86,21 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     return len(rows)
 
 
-PEER_REASONS = {"*": "not applicable to a peer (no tokens, mask or stages)"}
-
-
 def sweep_peer(clip_path: str, name: str, seed: int, frames: int, degradation: str, results: str,
                with_vmaf: bool = True, threads: int | None = None) -> int:
     """The row of one peer on one clip (if the store lacks it); one shard. Returns rows written."""
     from analysis import peers
 
-    peer = peers.PEERS[name]
     res_store = store.ResultsStore(results)
     hr = read_video(clip_path, max_frames=frames)
     clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed)
-    base = {"origin": "sweep", "method": name, "card": peer.card(), "predictor_card": {}, "scale": peers.SCALE,
-            "clip_id": Path(clip_path).stem, "clip_hash": store.file_hash(clip_path), "frames": int(clip.hr.shape[0]),
-            "width": int(clip.hr.shape[2]), "height": int(clip.hr.shape[1]), "degradation": degradation,
-            "tau": 0.0, "mask_source": "none", "steps": 0, "seed": seed}
-    key = {**store.model_identity(peer.card(), {}), **base}
+    base = {"origin": "sweep", **store.clip_fields(Path(clip_path).stem, clip_path, clip.hr, degradation), "seed": seed,
+            **peers.record_fields(name)}
+    key = {**store.model_identity(base["card"], {}), **base}
     if store.run_key(key) in res_store.done_keys():
         return 0
     numbers = measure.measure_upscaler(peers.load(name, threads or torch.get_num_threads()), clip, with_vmaf)
-    res_store.append([store.run_record(**base, numbers=numbers, reasons=PEER_REASONS)])
+    res_store.append([store.run_record(**base, numbers=numbers)])
     return 1
 
 

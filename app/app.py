@@ -171,9 +171,9 @@ def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
 def curves(clip: str | None, model: str | None, degradation: str | None, highlight: dict | None):
     """The Curves tab: skip cost (LPIPS rise, PSNR-Y drop) vs speed-up, quality vs seconds per frame
     with the peers, skip ratio by mask source. `model` filters our models (the peers always show)."""
-    df = store_frame(clip, None)
+    df = plots.normalise(store_frame(clip, None))
     if model and not df.empty:
-        df = df[(df["model_id"] == model) | (df.get("method", pd.Series("skipsr", index=df.index)).fillna("skipsr") != "skipsr")]
+        df = df[(df["model_id"] == model) | (df["method"] != "skipsr")]
     metric = "lpips" if "lpips" in df and df["lpips"].notna().any() else "psnr_y"  # perceptual when the store has it
     return (plots.skip_cost_vs_speedup(df, "lpips_rise", highlight=highlight),
             plots.skip_cost_vs_speedup(df, "psnr_y_drop_db", highlight=highlight),

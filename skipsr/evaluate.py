@@ -80,8 +80,7 @@ def store_rows(pipe: SkipSRPipeline, runs: dict, clip_id: str, path: Path, hr: n
                steps: int, seed: int) -> list[dict]:
     """The no-skip and skip runs of one evaluated clip as store rows (origin "evaluate"); bicubic is not a run."""
     base = {"origin": "evaluate", "card": pipe.card, "predictor_card": pipe.predictor_card, "scale": pipe.cfg.scale,
-            "clip_id": clip_id, "clip_hash": store.file_hash(path), "frames": int(hr.shape[0]), "width": int(hr.shape[2]),
-            "height": int(hr.shape[1]), "degradation": degradation, "steps": steps, "seed": seed}
+            **store.clip_fields(clip_id, path, hr, degradation), "steps": steps, "seed": seed}
     rows = []
     for name, numbers in runs.items():
         if name == "bicubic":

@@ -113,6 +113,12 @@ def array_hash(video: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(video).tobytes()).hexdigest()[:16]
 
 
+def clip_fields(clip_id: str, path: str | os.PathLike, hr: np.ndarray, degradation: str) -> dict:
+    """The clip columns of a row for an HR clip read from `path` (frames, size of `hr` (T, H, W, 3))."""
+    return {"clip_id": clip_id, "clip_hash": file_hash(path), "frames": int(hr.shape[0]), "width": int(hr.shape[2]),
+            "height": int(hr.shape[1]), "degradation": degradation}
+
+
 def model_identity(card: dict, predictor_card: dict) -> dict:
     """The model and predictor columns of a row (ids and weight hashes; part of the run key)."""
     return {"model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
