@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from skipsr import checkpoint, cliutil, degrade, measure, metrics, resize, store
 from skipsr import data as datamod
-from skipsr.pipeline import SkipSRPipeline
+from skipsr.pipeline import ORACLES, SkipSRPipeline
 from skipsr.video import read_video
 
 log = logging.getLogger("skipsr.evaluate")
@@ -222,6 +222,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens (default: bicubic)")
     ap.add_argument("--residual-base", default="bicubic", choices=("bicubic", "fastpath"),
                     help="kept tokens: the transformer's residual on bicubic (default) or on the fast path")
+    ap.add_argument("--oracle-score", default="paper", choices=ORACLES,
+                    help="the oracle mask's score: 'paper' (HR detail above the LR's Nyquist) or 'fastpath' (the HR's "
+                         "error against what a skipped token shows)")
     ap.add_argument("--vmaf", action="store_true", help="also compute VMAF (slow; a secondary number)")
     ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
     ap.add_argument("--table", action="store_true",
@@ -251,7 +254,8 @@ def _main(argv: list[str] | None) -> int:
         raise cliutil.BadInput("--write-card with --fastpath: the card's numbers are those of the bicubic fast path")
     cliutil.check_files([args.fastpath], "fast-path checkpoint")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
-                                          fastpath=args.fastpath, residual_base=args.residual_base)
+                                          fastpath=args.fastpath, residual_base=args.residual_base,
+                                          oracle=args.oracle_score)
     clips = validation_clips(args.data, args.clips, args.frames)
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:
@@ -281,6 +285,7 @@ def _main(argv: list[str] | None) -> int:
     default_tau, rule = choose_default_tau(summaries, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
+              "oracle_score": args.oracle_score,
               "degradations": degradations, "clips": [c for c, _, _ in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}

@@ -2,7 +2,13 @@
 
 Detail score of a token: d = RMSE(HR, up_s(down_s(HR))) over the token's HR pixels, all channels,
 in 8-bit units (0-255). A token covers `pt x token x token` HR pixels. Oracle mask at tau: skip a
-token iff d < tau (tau = 0 skips nothing).
+token iff d < tau (tau = 0 skips nothing). This is the paper's oracle ("paper"): it asks how much
+detail the HR has above the LR's Nyquist frequency.
+
+The fast-path oracle ("fastpath", `error_scores`) asks instead what skipping a token would lose:
+d = RMSE(HR, F(LR)) where F is what a skipped token receives (the fast path's restoration of the
+degraded LR). It sees the noise and blocks a skipped token would keep, which the paper's score,
+computed on the clean HR alone, cannot.
 
 Padding rules (frames of any size):
 - spatially the HR is reflect-padded (bottom/right) to a multiple of the token size (edge
@@ -55,6 +61,16 @@ def detail_scores(hr: torch.Tensor, scale: int, token: int, pt: int = 1) -> torc
     x = resize.pad_time(resize.pad_to_multiple(hr.float(), token), pt)  # (T', C, H', W')
     residual = x - resize.up(resize.down(x, scale), scale)  # (T', C, H', W')
     return token_rmse(residual * 255.0, (h, w), token=token, pt=pt)
+
+
+def error_scores(hr: torch.Tensor, approx: torch.Tensor, token: int, pt: int = 1) -> torch.Tensor:
+    """Fast-path oracle score per token: RMSE(HR, approx) in 8-bit units, where `approx` is what a
+    skipped token would show. hr, approx: (T, C, H, W) in [0, 1] -> (T/pt, H/token, W/token)."""
+    if hr.shape != approx.shape:
+        raise ValueError(f"HR {tuple(hr.shape)} and its approximation {tuple(approx.shape)} differ in shape")
+    t, c, h, w = hr.shape
+    err = resize.pad_time(resize.pad_to_multiple(hr.float() - approx.float(), token), pt)  # (T', C, H', W')
+    return token_rmse(err * 255.0, (h, w), token=token, pt=pt)
 
 
 def oracle_mask(scores: torch.Tensor, tau_rmse: float) -> torch.Tensor:

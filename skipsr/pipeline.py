@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MASK_SOURCES = ("predicted", "oracle", "none")
 STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode")
 RESIDUAL_BASES = ("bicubic", "fastpath")  # what the transformer's residual is added to on kept tokens
+ORACLES = ("paper", "fastpath")  # the oracle's detail score: HR above the LR's Nyquist, or HR vs the fast path
 
 
 @dataclass
@@ -99,15 +100,20 @@ class SkipSRPipeline:
                  chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0,
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
                  predictor_card: dict | None = None, fastpath: FastPath | None = None,
-                 residual_base: str = "bicubic", fastpath_card: dict | None = None):
+                 residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str = "paper"):
         """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
         paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
-        (what the models were trained with) or to the fast path's output."""
+        (what the models were trained with) or to the fast path's output; oracle: the oracle mask's
+        score (masks.py): "paper" (HR detail) or "fastpath" (the HR's error against what a skipped
+        token shows: the fast path, or bicubic without one)."""
         from skipsr import checkpoint
 
         if residual_base not in RESIDUAL_BASES or (residual_base == "fastpath" and fastpath is None):
             raise ValueError(f"residual_base must be one of {RESIDUAL_BASES} ('fastpath' needs a fast path), "
                              f"got {residual_base!r}")
+        if oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+        self.oracle = oracle
         if fastpath is not None and fastpath.cfg.scale != model.cfg.scale:
             raise ValueError(f"the fast path is x{fastpath.cfg.scale}, the model x{model.cfg.scale}")
         self.fastpath = fastpath.to(device).eval() if fastpath is not None else None
@@ -156,7 +162,22 @@ class SkipSRPipeline:
         return hr
 
     # -- one chunk --------------------------------------------------------------------------------
-    def _skip_mask(self, lr: torch.Tensor, hr: torch.Tensor | None, tau: float, mask: str, timings) -> tuple:
+    def skipped_view(self, lr_u8: torch.Tensor, bicubic: torch.Tensor | None = None) -> torch.Tensor:
+        """What a skipped token shows: (T, h, w, 3) uint8 LR -> (T, H, W, 3) uint8, the fast path's output
+        (bicubic without one). `bicubic`: the LR's 8-bit bicubic upsample when the caller has it."""
+        bicubic = resize.up_u8(lr_u8, self.cfg.scale) if bicubic is None else bicubic
+        return bicubic if self.fastpath is None else self.fastpath.upscale_u8(lr_u8, bicubic)
+
+    def oracle_scores(self, hr: torch.Tensor, lr_u8: torch.Tensor) -> torch.Tensor:
+        """The oracle's detail scores (Tg, Hg, Wg) of an HR chunk (T, 3, H, W) in [0, 1] (its LR: lr_u8)."""
+        cfg = self.cfg
+        if self.oracle == "paper":
+            return masks.detail_scores(hr, cfg.scale, cfg.token_px, cfg.pt)
+        approx = self.skipped_view(lr_u8).permute(0, 3, 1, 2).float() / 255.0  # (T, 3, H, W)
+        return masks.error_scores(hr, approx, cfg.token_px, cfg.pt)
+
+    def _skip_mask(self, lr: torch.Tensor, lr_u8: torch.Tensor, hr: torch.Tensor | None, tau: float, mask: str,
+                   timings) -> tuple:
         """Returns (skip used, predicted skip or None, oracle skip or None), each (Tg, Hg, Wg) bool."""
         cfg = self.cfg
         grid = masks.token_grid(lr.shape[0], lr.shape[2] * cfg.scale, lr.shape[3] * cfg.scale, cfg.token_px, cfg.pt)
@@ -168,7 +189,7 @@ class SkipSRPipeline:
                 pred = self.predictor.skip_mask(lr, tau)
         if hr is not None:  # evaluation only (it reads the HR): timed apart and left out of the total
             with _Timer(timings, "oracle"):
-                oracle = masks.oracle_mask(masks.detail_scores(hr, cfg.scale, cfg.token_px, cfg.pt), tau)
+                oracle = masks.oracle_mask(self.oracle_scores(hr, lr_u8), tau)
         if mask == "oracle" and oracle is None:
             raise ValueError("mask='oracle' needs the HR video (hr=...)")
         used = {"predicted": pred, "oracle": oracle, "none": torch.zeros(grid, dtype=torch.bool)}[mask]
@@ -194,7 +215,7 @@ class SkipSRPipeline:
                     raise ValueError(f"HR frames {hr_frames.shape[2]}x{hr_frames.shape[1]} are smaller than "
                                      f"{cfg.scale} x the LR ({w}x{h})")
                 hr = resize.to_float(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt), dev)
-        skip, pred, oracle = self._skip_mask(lr, hr, tau, mask, timings)
+        skip, pred, oracle = self._skip_mask(lr, lr_u8, hr, tau, mask, timings)
         with _Timer(timings, "transformer"):
             tokens = TokenSet.from_keep(~skip)
             prep = self.model.prepare(tokens)
@@ -210,7 +231,7 @@ class SkipSRPipeline:
         canvas = bicubic  # skipped tokens: bicubic, or the fast path's restoration
         if self.fastpath is not None and tokens.n < tokens.n_total:  # only when some token is skipped
             with _Timer(timings, "fastpath"):
-                canvas = self.fastpath.upscale_u8(lr_u8, bicubic[0])[None]  # (1, T', H', W', 3) uint8
+                canvas = self.skipped_view(lr_u8, bicubic[0])[None]  # (1, T', H', W', 3) uint8
         with _Timer(timings, "compose"):
             if tokens.n:  # kept tokens: base + residual, in 8 bit
                 source = canvas if self.residual_base == "fastpath" else bicubic

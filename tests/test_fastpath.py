@@ -1,6 +1,7 @@
 """The fast path for skipped tokens: bicubic at init, only skipped tokens change, a checkpoint kind."""
 
 import numpy as np
+import pytest
 import torch
 
 from media import pattern
@@ -57,7 +58,24 @@ def test_fast_path_checkpoint_round_trip_and_bad_settings(tmp_path):
     assert card["kind"] == "fastpath" and isinstance(loaded, FastPath) and loaded.cfg == fp.cfg
     lr = torch.from_numpy(lr_clip()[1])
     assert torch.equal(loaded.upscale_u8(lr), fp.upscale_u8(lr))
-    import pytest
-
     with pytest.raises(ValueError, match="residual_base"):
         SkipSRPipeline(tiny_model(TINY), residual_base="fastpath")
+    with pytest.raises(ValueError, match="oracle"):
+        SkipSRPipeline(tiny_model(TINY), oracle="psnr")
+
+
+def test_the_fastpath_oracle_skips_where_what_skipped_tokens_show_is_close_to_the_hr():
+    """oracle="fastpath": the oracle mask is error_scores(HR, fast path output) < tau; without a fast
+    path, error against bicubic. Noise the fast path keeps on a flat region stops it being skipped."""
+    hr, _ = lr_clip()
+    lr = resize.to_uint8(degrade.realistic(resize.to_float(hr), 4, seed=0))
+    model, fp = tiny_model(TINY), randomised(FastPath(FastPathConfig(channels=8, blocks=1)))
+    hr_t = resize.to_float(hr)
+    for fast in (fp, None):
+        pipe = SkipSRPipeline(model, fastpath=fast, oracle="fastpath")
+        res = pipe(lr, tau=6.0, mask="oracle", hr=hr, steps=1)
+        shown = (fast.upscale_u8(torch.from_numpy(lr)) if fast else resize.up_u8(torch.from_numpy(lr), 4))
+        expect = masks.error_scores(hr_t, shown.permute(0, 3, 1, 2).float() / 255, TINY.token_px) < 6.0
+        assert torch.equal(res.oracle_skip, expect)
+    paper = SkipSRPipeline(model, oracle="paper")(lr, tau=6.0, mask="oracle", hr=hr, steps=1)
+    assert not torch.equal(paper.oracle_skip, res.oracle_skip)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skipsr import masks
+from skipsr import masks, resize
 
 TOKEN = 16  # HR pixels per token side: the hand-computed numbers below are for 16
 
@@ -55,6 +55,21 @@ def test_detail_score_matches_its_definition_on_a_small_case():
     got = masks.detail_scores(hr, 4, TOKEN)[0]
     assert torch.allclose(got, expect, rtol=1e-5, atol=1e-4)
     assert got[:, 1].min() > 20 and got[:, 1].min() > 3 * got[:, 0].max()  # noise >> flat (+ seam)
+
+
+def test_fastpath_oracle_scores_the_error_a_skipped_token_would_show():
+    """error_scores(HR, approx) is the paper's score when approx = up(down(HR)), and sees noise the
+    approximation keeps, which the paper's score (the HR alone) cannot."""
+    g = torch.Generator().manual_seed(1)
+    hr = torch.rand(2, 3, 40, 56, generator=g)
+    hr[..., :, :16] = 0.4
+    rec = resize.up(resize.down(resize.pad_to_multiple(hr, TOKEN), 4), 4)[..., :40, :56]
+    assert torch.allclose(masks.error_scores(hr, rec, TOKEN), masks.detail_scores(hr, 4, TOKEN), atol=1e-4)
+    noisy = hr + 0.02 * torch.randn(hr.shape, generator=g)  # 5 levels of noise left on every token
+    err = masks.error_scores(hr, noisy, TOKEN, pt=2)
+    assert err.shape == (1, 3, 4) and torch.allclose(err, torch.full_like(err, 0.02 * 255), rtol=0.1)
+    with pytest.raises(ValueError, match="shape"):
+        masks.error_scores(hr, noisy[:, :, :32], TOKEN)
 
 
 def test_scores_of_any_size_and_pt2():

@@ -9,17 +9,9 @@ import pytest
 import torch
 
 from media import pattern
+from models import need_weights
 from skipsr import evaluate, metric_weights, metrics, perceptual, warp
 
-
-def need_weights():
-    """The converted weights are made by `make test` (make metric-weights). Without them the tests
-    that need them skip with the reason, except in CI, where a missing calibration is a failure."""
-    reason = metric_weights.missing_reason()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def calibration_pairs():

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from analysis import peers, plots
 from skipsr import degrade, metrics, resize

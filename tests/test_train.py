@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from media import pattern
-from models import tiny_model
-from skipsr import checkpoint
+from models import need_weights, tiny_model
+from skipsr import checkpoint, masks
+from skipsr.fastpath import FastPath, FastPathConfig
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.predictor import MaskPredictor
 from skipsr.train import data as tdata
@@ -149,9 +150,18 @@ SMALL = ["--crop", "64", "--frames", "2", "--batch", "2"]
 
 @pytest.mark.parametrize("stage,extra", [("sr", SMALL), ("predictor", ["--crop", "64", "--batch", "2"]),
                                          ("distill", [*SMALL, "--teacher", "multistep", "--teacher-steps", "2"]),
-                                         ("adversarial", [*SMALL, "--init", "multistep"])])
+                                         ("adversarial", [*SMALL, "--init", "multistep"]),
+                                         ("adversarial", [*SMALL, "--init", "multistep", "--fastpath", "FASTPATH",
+                                                          "--oracle", "fastpath", "--perceptual-weight", "0.1"]),
+                                         ("predictor", ["--crop", "64", "--batch", "2", "--fastpath", "FASTPATH",
+                                                        "--oracle", "fastpath"])])
 def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     make_data_folder(tmp_path / "data")
+    if "FASTPATH" in extra:
+        if "--perceptual-weight" in extra:
+            need_weights()
+        checkpoint.save(trained_fastpath(), tmp_path / "fp.safetensors", {"id": "fp-test"})
+        extra = [str(tmp_path / "fp.safetensors") if a == "FASTPATH" else a for a in extra]
     cmd = [sys.executable, "-m", f"skipsr.train.{stage}", "--data", str(tmp_path / "data"), "--run",
            str(tmp_path / "run"), "--log-every", "1", "--val-every", "2", "--save-every", "2", *extra]
     res = subprocess.run(cmd + ["--steps", "2"], capture_output=True, text=True)
@@ -163,6 +173,10 @@ def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     assert json.loads((tmp_path / "run" / "model.json").read_text())["steps"] == 3
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("loss" in r for r in rows) and any(k.startswith("val_") for r in rows for k in r)
+    if "--perceptual-weight" in extra:
+        assert all(r["lpips_vgg"] > 0 for r in rows if "loss" in r)
+    if "--oracle" in extra:
+        assert card["oracle"] == "fastpath"
 
 
 def params(model) -> list[torch.Tensor]:
@@ -204,6 +218,56 @@ def test_one_adversarial_step_changes_generator_and_discriminator():
     g_opt.step()
     assert changed(g_before, gen)
     assert all(torch.isfinite(torch.as_tensor(v)).all() for v in out.values())
+
+
+def trained_fastpath() -> FastPath:
+    """A fast path whose output differs from bicubic (its zero tail randomised)."""
+    torch.manual_seed(2)
+    fp = FastPath(FastPathConfig(channels=4, blocks=1))
+    with torch.no_grad():
+        fp.tail.weight.normal_(0, 0.05)
+    return fp.eval()
+
+
+def test_fastpath_batches_show_the_fast_path_and_score_against_it():
+    b = tiny_batch()
+    paper = b["scores"].clone()
+    fresh = tdata.add_fastpath(dict(b), FastPath(FastPathConfig(channels=4, blocks=1)), "paper")
+    assert torch.equal(fresh["fast"], b["base"]) and torch.equal(fresh["scores"], paper)  # a fresh one is bicubic
+    fp = trained_fastpath()
+    out = tdata.add_fastpath(dict(b), fp, "fastpath")
+    lr_u8 = (b["lr"][0].permute(0, 2, 3, 1) * 255).round().to(torch.uint8)
+    assert torch.equal((out["fast"][0] * 255).round().to(torch.uint8).permute(0, 2, 3, 1), fp.upscale_u8(lr_u8))
+    assert torch.allclose(out["scores"][1], masks.error_scores(b["hr"][1], out["fast"][1], 16))
+    assert not torch.allclose(out["scores"], paper)
+
+
+def test_adversarial_step_composes_skipped_tokens_from_the_fast_path_with_a_perceptual_term():
+    """With b["fast"], HR detail under skipped tokens still changes no loss, but the fast path's
+    output there does (it is what the perceptual term and D see); the perceptual term is reported."""
+    need_weights()
+    from skipsr import perceptual
+
+    b = tdata.add_fastpath(tiny_batch(), trained_fastpath(), "paper")
+    keep, _ = draw_keep(b["scores"], np.random.default_rng(0), p_noskip=0.0, tau_max=6.0)
+    assert keep.any() and not keep.all()
+    px = keep.repeat_interleave(16, 2).repeat_interleave(16, 3)[:, :, None].expand_as(b["hr"])  # (B, T, 3, H, W)
+    lp = perceptual.lpips_model("vgg")
+
+    def losses(batch):
+        torch.manual_seed(3)
+        disc = Discriminator(8)
+        out = adversarial_step(tiny_model(CFG, 0), disc, torch.optim.SGD(disc.parameters(), lr=0.0), batch, keep,
+                               adv_weight=0.1, gamma=1.0, noise_gen=torch.Generator().manual_seed(0),
+                               perceptual=lp, perceptual_weight=0.5, perceptual_frames=1)
+        return [float(out[k].detach()) for k in ("d_loss", "g_adv", "rec", "lpips_vgg")]
+
+    first = losses(b)
+    assert first[3] > 0
+    other_fast = dict(b, fast=torch.where(px, b["fast"], b["base"]))  # skipped tokens: bicubic instead
+    assert losses(other_fast)[3] != pytest.approx(first[3], rel=1e-4)
+    other_hr = dict(b, hr=torch.where(px, b["hr"], torch.rand_like(b["hr"])))
+    assert losses(other_hr)[:3] == pytest.approx(first[:3], rel=1e-5, abs=1e-7)  # D and MSE: kept tokens only
 
 
 def test_discriminator_sees_only_kept_tokens():

@@ -12,9 +12,17 @@ where R1 / R2 are the squared input-gradient norms of D at the real / fake frame
 `--reg-every` steps with gamma scaled by that interval (lazy regularisation, as in StyleGAN2; the
 logged r1 / r2 are means over steps, zeros included).
 
-Skipping: the skipped tokens of a fake frame are the bicubic base, and so are those of the real
-frame it is paired with (its HR detail is removed there), and the logits of skipped tokens are
-left out of both losses: the discriminator only judges what the transformer produced.
+Skipping: the skipped tokens of a fake frame are what the pipeline shows there (bicubic, or the fast
+path's output with `--fastpath`), and so are those of the real frame it is paired with (its HR
+detail is removed there), and the logits of skipped tokens are left out of both losses: the
+discriminator only judges what the transformer produced. `--oracle fastpath` skips by the HR's
+error against the fast path (masks.error_scores) instead of the paper's detail score.
+
+Perceptual term (`--perceptual-weight`, issue 15): LPIPS-VGG (the offline weights) between the
+composed output frame (kept tokens from the transformer, skipped ones from the fast path) and the
+HR, on `--perceptual-frames` frames per clip. It is taken on the whole frame, so the transformer
+also learns to meet the skipped regions at their borders. The reported metric is LPIPS-AlexNet:
+training on VGG keeps the evaluation's network out of the loss.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ import torch.nn.functional as F
 
 from skipsr import cliutil, masks
 from skipsr.tokens import TokenSet, scatter_add
+from skipsr.train import data as tdata
 from skipsr.train import sr
-from skipsr.train.common import EMA, Run, add_common_args, fit, setup
+from skipsr.train.common import EMA, Run, add_common_args, fit, perceptual_loss, setup
 
 log = logging.getLogger("skipsr.train.adversarial")
 
@@ -74,10 +83,13 @@ def gradient_penalty(disc: Discriminator, frame: torch.Tensor, base: torch.Tenso
 
 
 def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: float, gamma: float,
-                     noise_gen: torch.Generator | None = None, regularise: bool = True) -> dict:
+                     noise_gen: torch.Generator | None = None, regularise: bool = True, perceptual=None,
+                     perceptual_weight: float = 0.0, perceptual_frames: int = 1) -> dict:
     """One discriminator update, then the generator's loss (returned, not stepped).
 
-    regularise=False skips R1/R2 on this step (lazy regularisation: pass a gamma scaled by the interval)."""
+    b["fast"] (optional, train.data.add_fastpath): what skipped tokens show (default: the bicubic base).
+    regularise=False skips R1/R2 on this step (lazy regularisation: pass a gamma scaled by the interval).
+    perceptual: an LPIPS module (VGG) for the perceptual term on the first `perceptual_frames` frames."""
     pt = gen.cfg.pt
     tokens = TokenSet.from_keep(keep)
     prep = gen.prepare(tokens)
@@ -87,8 +99,9 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     hr, base = b["hr"], b["base"]  # (B, T, 3, H, W)
     _, t, _, h, w = hr.shape
     kpx = masks.mask_to_pixels(keep, t, h, w, px, pt).float()[:, :, None]  # (B, T, 1, H, W)
-    real = (base + (hr - base) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
-    fake = (base + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
+    fill = b.get("fast", base)  # (B, T, 3, H, W): what skipped tokens show
+    real = (fill + (hr - fill) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
+    fake = (fill + (base - fill) * kpx + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
     base_f = base.flatten(0, 1)
     w = keep.repeat_interleave(pt, 1).flatten(0, 1).float()  # (B*T, Hg, Wg): logits of kept tokens
 
@@ -105,7 +118,14 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     disc.requires_grad_(False)
     g_adv = masked_mean(F.softplus(-(disc(fake, base_f) - disc(real, base_f))), w)
     rec = ((x0_hat - sr.training_tokens(b, keep, pt)[1]) ** 2).mean()
-    return {"loss": rec + adv_weight * g_adv, "rec": rec, "g_adv": g_adv, "d_loss": d_loss, "r1": r1, "r2": r2}
+    out = {"loss": rec + adv_weight * g_adv, "rec": rec, "g_adv": g_adv, "d_loss": d_loss, "r1": r1, "r2": r2}
+    if perceptual is not None and perceptual_weight > 0:
+        nf = min(perceptual_frames, t)
+        pick = lambda x: x.unflatten(0, (-1, t))[:, :nf].flatten(0, 1)  # noqa: E731  (B*nf, 3, H, W)
+        p = perceptual(pick(fake).clamp(0, 1), pick(hr.flatten(0, 1))).mean()
+        out["loss"] = out["loss"] + perceptual_weight * p
+        out["lpips_vgg"] = p
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,11 +142,24 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--adv-weight", type=float, default=0.002, help="GAN weight next to the MSE (0.01 painted texture)")
     ap.add_argument("--gamma", type=float, default=0.1, help="R1/R2 weight")
     ap.add_argument("--reg-every", type=int, default=4, help="lazy R1/R2: every N steps, weight x N")
+    ap.add_argument("--fastpath", metavar="NAME|PATH", help="fast-path checkpoint: what skipped tokens show "
+                    "(default: bicubic, the paper's choice)")
+    ap.add_argument("--oracle", choices=tdata.ORACLES, default="paper",
+                    help="skip by the paper's detail score or by the HR's error against the fast path")
+    ap.add_argument("--perceptual-weight", type=float, default=0.0, help="LPIPS-VGG weight on the composed frames")
+    ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")
     args = ap.parse_args(argv)
     rng = setup(args)
     dev = torch.device(args.device)
-    inputs = sr.load_inputs(args, dev, args.init)
-    [(gen, icard)], train_clips, val = inputs
+    if args.oracle == "fastpath" and not args.fastpath:
+        raise cliutil.BadInput("--oracle fastpath needs --fastpath")
+    perceptual = perceptual_loss(args.perceptual_weight, dev)
+    inputs = sr.load_inputs(args, dev, args.init, *([args.fastpath] if args.fastpath else []))
+    [(gen, icard), *fp], train_clips, val = inputs
+    fastpath, fcard = fp[0] if fp else (None, {})
+    if fastpath is not None:
+        fastpath.requires_grad_(False).eval()
+        val = tdata.add_fastpath(val, fastpath, args.oracle, gen.cfg.token_px, gen.cfg.pt)
     disc = Discriminator(args.d_channels).to(dev)
     d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.0, 0.99))
     opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.0, 0.99))
@@ -134,16 +167,18 @@ def _main(argv: list[str] | None) -> int:
     run.resume()
 
     def train_step():
-        drawn = sr.draw_batch(train_clips, args, rng, dev)
+        drawn = sr.draw_batch(train_clips, args, rng, dev, fastpath=(fastpath, args.oracle))
         if drawn is None:
             return None
         lazy = run.step % args.reg_every == 0
         return adversarial_step(gen, disc, d_opt, *drawn, args.adv_weight, args.gamma * args.reg_every,
-                                regularise=lazy)
+                                regularise=lazy, perceptual=perceptual, perceptual_weight=args.perceptual_weight,
+                                perceptual_frames=args.perceptual_frames)
 
     card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d-step{run.step}",  # noqa: E731
                     "stage": f"one-step, adversarial post-training of {icard.get('id')}",
-                    "init": icard.get("id"), "default_steps": 1,
+                    "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"),
+                    "oracle": args.oracle,
                     "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
     fit(run, args, train_step, lambda: sr.validate(run.ema.model, val, (1,)), card, args.lr, args.warmup, clip_grad=1.0)
     return 0

@@ -184,3 +184,15 @@ def fit(run: Run, args, train_step: Callable[[], dict], validate: Callable[[], d
             log.info("time budget reached at step %d; rerun the same command to resume", run.step)
             break
     export(run, args, card())
+
+
+def perceptual_loss(weight: float, dev: torch.device):
+    """The LPIPS-VGG module for a perceptual term of `weight` (None when 0); BadInput without the weights."""
+    if weight <= 0:
+        return None
+    from skipsr import cliutil, metrics, perceptual
+
+    reason = metrics.perceptual_reason()
+    if reason:
+        raise cliutil.BadInput(f"--perceptual-weight needs the LPIPS weights: {reason}")
+    return perceptual.lpips_model("vgg").to(dev)

@@ -19,7 +19,7 @@ import torch
 from skipsr import cliutil, metrics
 from skipsr.fastpath import FastPath, FastPathConfig
 from skipsr.train import data as tdata
-from skipsr.train.common import EMA, Run, add_common_args, fit, setup
+from skipsr.train.common import EMA, Run, add_common_args, fit, perceptual_loss, setup
 
 
 def charbonnier(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -81,14 +81,7 @@ def _main(argv: list[str] | None) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     run = Run(args.run, model, EMA(model, decay=0.995), opt, rng)
     run.resume()
-    perceptual = None
-    if args.perceptual_weight > 0:
-        from skipsr import perceptual as perceptual_mod
-
-        reason = metrics.perceptual_reason()
-        if reason:
-            raise cliutil.BadInput(f"--perceptual-weight needs the LPIPS weights: {reason}")
-        perceptual = perceptual_mod.lpips_model("vgg")
+    perceptual = perceptual_loss(args.perceptual_weight, torch.device("cpu"))
 
     def train_step():
         b = tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng))

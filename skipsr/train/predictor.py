@@ -1,6 +1,6 @@
 """Stage 4: the mask predictor, regressing log1p(oracle detail score) from the degraded LR.
 
-    python -m skipsr.train.predictor --run runs/predictor --steps 1000
+    python -m skipsr.train.predictor --run runs/predictor --steps 1000 [--oracle fastpath --fastpath PATH]
 
 Same samples as stage 1 (clean and real-world degradations), so the predictor learns to ignore
 noise and compression that do not mean HR detail. Resumable; exports `model.safetensors` + card.
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-from skipsr import cliutil, masks
+from skipsr import checkpoint, cliutil, masks
 from skipsr.predictor import MaskPredictor, PredictorConfig
 from skipsr.train import data as tdata
 from skipsr.train.common import EMA, Run, add_common_args, fit, setup
@@ -77,23 +77,31 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--shrink", type=float, default=0.5, help="L1 penalty on the departure from the self-detail prior")
     ap.add_argument("--zoom-min", type=float, default=0.5, help="augmentation: HR rescale in [zoom-min, 1]")
     ap.add_argument("--jitter", type=float, default=0.1, help="augmentation: brightness/contrast jitter")
+    ap.add_argument("--oracle", choices=tdata.ORACLES, default="paper",
+                    help="the score to predict: the paper's detail score, or the HR's error against the fast path")
+    ap.add_argument("--fastpath", metavar="NAME|PATH", help="fast-path checkpoint (with --oracle fastpath)")
     args = ap.parse_args(argv)
     rng = setup(args)
+    if (args.oracle == "fastpath") != bool(args.fastpath):
+        raise cliutil.BadInput("--oracle fastpath and --fastpath go together")
+    fastpath = checkpoint.load(checkpoint.resolve(args.fastpath))[0].requires_grad_(False) if args.fastpath else None
+    target = lambda b: tdata.add_fastpath(b, fastpath, args.oracle) if fastpath is not None else b  # noqa: E731
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop, zoom_range=(args.zoom_min, 1.0), jitter=args.jitter)
     train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
-    val = tdata.stack(tdata.batch(val_clips, 32, tdata.SampleConfig(frames=args.frames, size=args.crop),
-                                  np.random.default_rng(1234)))  # validation without augmentation
+    val = target(tdata.stack(tdata.batch(val_clips, 32, tdata.SampleConfig(frames=args.frames, size=args.crop),
+                                         np.random.default_rng(1234))))  # validation without augmentation
     model = MaskPredictor(PredictorConfig(channels=args.channels, blocks=args.blocks))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     run = Run(args.run, model, EMA(model, decay=0.995), opt, rng)
     run.resume()
 
     def train_step():
-        return {"loss": predictor_loss(model, tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)), args.loss,
-                                        args.shrink)}
+        b = target(tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)))
+        return {"loss": predictor_loss(model, b, args.loss, args.shrink)}
 
     card = lambda: {"id": f"predictor-sd-c{args.channels}b{args.blocks}-{args.loss}-shrink{args.shrink:g}-step{run.step}",  # noqa: E731
                     "stage": "mask predictor (log1p detail score): LR self-detail prior + learned correction",
+                    "oracle": args.oracle, "fastpath": args.fastpath,
                     "data": "virtual-camera clips + real clips of the train split, clean + real-world degradations"}
     fit(run, args, train_step, lambda: validate(run.ema.model, val), card, args.lr, warmup=100)
     return 0

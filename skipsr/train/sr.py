@@ -55,10 +55,15 @@ def load_inputs(args, dev: torch.device, *refs: str):
     return models, train_clips, {k: v.to(dev) for k, v in val.items()}
 
 
-def draw_batch(train_clips: list[np.ndarray], args, rng: np.random.Generator, dev: torch.device):
-    """A training batch and its keep mask (B, Tg, Hg, Wg) drawn as in stage 1; None if nothing is kept."""
+def draw_batch(train_clips: list[np.ndarray], args, rng: np.random.Generator, dev: torch.device,
+               fastpath: tuple = (None, "paper")):
+    """A training batch and its keep mask (B, Tg, Hg, Wg) drawn as in stage 1; None if nothing is kept.
+    fastpath: (FastPath or None, oracle): adds b["fast"] and, with oracle "fastpath", its scores
+    (train.data.add_fastpath)."""
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
     b = {k: v.to(dev) for k, v in tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)).items()}
+    if fastpath[0] is not None:
+        b = tdata.add_fastpath(b, fastpath[0], fastpath[1], scfg.token_px)
     keep, _ = draw_keep(b["scores"], rng, args.p_noskip, args.tau_max)
     return (b, keep) if keep.any() else None
 
