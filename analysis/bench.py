@@ -170,7 +170,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--flat-share", type=float, default=0.6)
     checkpoint.add_model_args(ap)
     ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
-    ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens (default: bicubic)")
+    ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens, or 'none' for "
+                    "bicubic (default: the one the model card names, else bicubic)")
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
@@ -192,7 +193,7 @@ def _main(argv: list[str] | None) -> int:
         else:
             hr, textured = flat_textured_clip(args.frames, 720, 1280, ModelConfig.token_px, args.flat_share)
             clip_id = f"synthetic-720p-flat{args.flat_share:g}"
-        cliutil.check_files([args.fastpath], "fast-path checkpoint")
+        cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
                                               chunk_frames=max(16, args.frames), fastpath=args.fastpath)
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given

@@ -145,6 +145,21 @@ def load_default_model(path: str | Path | None = None, seed: int = 0) -> tuple[S
                          "outputs ~ bicubic")
 
 
+NONE = "none"  # --fastpath none: bicubic on skipped tokens even where the model's card names a fast path
+
+
+def companion(card: dict, kind: str) -> Path | None:
+    """The checkpoint a model is meant to run with: its card's `companions[kind]` ("predictor" or
+    "fastpath"), a file name in the shipped checkpoints folder (or a path). None when it names none."""
+    name = card.get("companions", {}).get(kind)
+    if not name:
+        return None
+    path = CHECKPOINT_DIR / name if not Path(name).is_absolute() else Path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"the card of {card.get('id')} names the {kind} {name}, which is missing at {path}")
+    return path
+
+
 PRIOR = "prior"  # --predictor prior: the untrained predictor, i.e. the LR self-detail prior alone
 PREDICTOR_HELP = ("mask predictor: a .safetensors path, or 'prior' for the LR self-detail prior without "
                   "the learned correction (default: the shipped one)")

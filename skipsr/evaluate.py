@@ -219,12 +219,13 @@ def _main(argv: list[str] | None) -> int:
                     help="input degradations to evaluate (default: both; the default tau needs both)")
     ap.add_argument("--realistic", action="store_true", help="only the real-world degradation (= --degradations realistic)")
     ap.add_argument("--oracle", action="store_true", help="also evaluate the oracle mask")
-    ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens (default: bicubic)")
+    ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens, or 'none' for "
+                    "bicubic (default: the one the model card names, else bicubic)")
     ap.add_argument("--residual-base", default="bicubic", choices=("bicubic", "fastpath"),
                     help="kept tokens: the transformer's residual on bicubic (default) or on the fast path")
-    ap.add_argument("--oracle-score", default="paper", choices=ORACLES,
+    ap.add_argument("--oracle-score", choices=ORACLES,
                     help="the oracle mask's score: 'paper' (HR detail above the LR's Nyquist) or 'fastpath' (the HR's "
-                         "error against what a skipped token shows)")
+                         "error against what a skipped token shows); default: the model card's, else 'paper'")
     ap.add_argument("--vmaf", action="store_true", help="also compute VMAF (slow; a secondary number)")
     ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
     ap.add_argument("--table", action="store_true",
@@ -251,11 +252,12 @@ def _main(argv: list[str] | None) -> int:
         raise cliutil.BadInput("--write-card needs both degradations (the default tau is chosen on both)")
     cliutil.check_folder(args.data, "data folder")
     if args.write_card and args.fastpath:
-        raise cliutil.BadInput("--write-card with --fastpath: the card's numbers are those of the bicubic fast path")
-    cliutil.check_files([args.fastpath], "fast-path checkpoint")
+        raise cliutil.BadInput("--write-card with --fastpath: the card's numbers are those of the fast path its card "
+                               "names (companions); run without --fastpath")
+    cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
-                                          oracle=args.oracle_score)
+                                          **({"oracle": args.oracle_score} if args.oracle_score else {}))
     clips = validation_clips(args.data, args.clips, args.frames)
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:
@@ -285,7 +287,7 @@ def _main(argv: list[str] | None) -> int:
     default_tau, rule = choose_default_tau(summaries, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
-              "oracle_score": args.oracle_score,
+              "oracle_score": pipe.oracle,
               "degradations": degradations, "clips": [c for c, _, _ in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}

@@ -140,14 +140,20 @@ class SkipSRPipeline:
                         device: str | torch.device = "cpu", load_predictor: bool = True,
                         fastpath: str | None = None, **kw) -> "SkipSRPipeline":
         """A shipped model by name ("multistep", "distilled", "adversarial"; None: the default) or a
-        .safetensors path, with the shipped mask predictor (or `predictor`: a path, or "prior"), and
-        the card's default steps and tau; `fastpath`: a fast-path checkpoint for skipped tokens
-        (None: bicubic). FileNotFoundError for a missing path."""
+        .safetensors path, with the card's default steps and tau and the companions its card names
+        (`companions`: the mask predictor and fast path it was validated with). `predictor`: a path
+        or "prior" instead (default: the card's, else the shipped one); `fastpath`: a fast-path
+        checkpoint for skipped tokens, or "none" for bicubic (default: the card's, else bicubic).
+        The oracle's score is the model card's `oracle` (what it was trained to skip by), else the
+        predictor card's, else "paper", unless `oracle=` is given. FileNotFoundError for a missing path."""
         from skipsr import checkpoint
 
         model, card = checkpoint.load_default_model(name_or_path)
+        predictor = predictor or checkpoint.companion(card, "predictor")
         pred, pcard = checkpoint.load_default_predictor(predictor) if load_predictor else (None, {})
-        fp, fcard = checkpoint.load(fastpath) if fastpath else (None, None)
+        fastpath = checkpoint.companion(card, "fastpath") if fastpath is None else fastpath
+        fp, fcard = checkpoint.load(fastpath) if fastpath and str(fastpath) != checkpoint.NONE else (None, None)
+        kw.setdefault("oracle", card.get("oracle") or (pcard or {}).get("oracle") or "paper")
         return cls(model, pred, device=device, card=card, predictor_card=pcard, fastpath=fp, fastpath_card=fcard, **kw)
 
     def resolve(self, tau: float | None, steps: int | None) -> tuple[float, int]:

@@ -79,3 +79,20 @@ def test_the_fastpath_oracle_skips_where_what_skipped_tokens_show_is_close_to_th
         assert torch.equal(res.oracle_skip, expect)
     paper = SkipSRPipeline(model, oracle="paper")(lr, tau=6.0, mask="oracle", hr=hr, steps=1)
     assert not torch.equal(paper.oracle_skip, res.oracle_skip)
+
+
+def test_a_model_card_names_the_fast_path_and_oracle_it_runs_with(tmp_path):
+    """from_pretrained loads the card's companions (fast path) and oracle; "none" and explicit
+    arguments override them; a companion that is missing is an error that names it."""
+    fp = randomised(FastPath(FastPathConfig(channels=8, blocks=1)))
+    checkpoint.save(fp, tmp_path / "fp.safetensors", {"id": "fp-test"})
+    checkpoint.save(tiny_model(TINY), tmp_path / "m.safetensors", {"id": "m-test", "oracle": "fastpath",
+                    "companions": {"fastpath": str(tmp_path / "fp.safetensors")}})
+    pipe = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False)
+    assert pipe.fastpath_card["id"] == "fp-test" and pipe.oracle == "fastpath"
+    plain = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False, fastpath="none",
+                                           oracle="paper")
+    assert plain.fastpath is None and plain.oracle == "paper"
+    checkpoint.update_card(tmp_path / "m.safetensors", {"companions": {"fastpath": "gone.safetensors"}})
+    with pytest.raises(FileNotFoundError, match="gone.safetensors"):
+        SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False)

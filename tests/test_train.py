@@ -60,10 +60,10 @@ def test_sr_training_steps_reduce_the_loss_on_kept_tokens():
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
 
-def train_predictor(model, b, steps=40, shrink=0.0):
+def train_predictor(model, b, steps=40, shrink=0.0, kind="l1", quantile=0.5):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(steps):
-        loss = predictor_loss(model, b, shrink=shrink)
+        loss = predictor_loss(model, b, kind, shrink=shrink, quantile=quantile)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -94,6 +94,23 @@ def test_shrink_keeps_the_predictor_near_its_prior():
     shrunk = train_predictor(MaskPredictor(), b, shrink=0.9)
     assert correction(shrunk, b) < 0.3 * correction(free, b)
     assert float(predictor_loss(shrunk, b).detach()) > float(predictor_loss(free, b).detach())
+
+
+def test_pinball_loss_regresses_a_quantile():
+    """q = 0.5 is half the L1 loss; a high quantile predicts more detail than a low one, so fewer
+    tokens fall below a tau (the conservative skip decision)."""
+    b = tiny_batch()
+    torch.manual_seed(0)
+    model = MaskPredictor()
+    assert float(predictor_loss(model, b, "pinball", quantile=0.5)) == pytest.approx(0.5 * float(predictor_loss(model, b)))
+    lr = b["lr"].flatten(0, 1)
+    means = []
+    for q in (0.1, 0.9):
+        torch.manual_seed(0)
+        trained = train_predictor(MaskPredictor(), b, kind="pinball", quantile=q)
+        with torch.no_grad():
+            means.append(float(trained(lr).mean()))
+    assert means[1] > means[0] + 0.1
 
 
 def test_run_state_round_trips_exactly(tmp_path):

@@ -25,19 +25,26 @@ log = logging.getLogger("skipsr.train.predictor")
 EVAL_TAUS = (2.0, 4.0, 6.0, 8.0)
 
 
-def predictor_loss(model: MaskPredictor, b: dict, kind: str = "l1", shrink: float = 0.0) -> torch.Tensor:
+def predictor_loss(model: MaskPredictor, b: dict, kind: str = "l1", shrink: float = 0.0,
+                   quantile: float = 0.5) -> torch.Tensor:
     """Error between predicted and true log1p(d) over all tokens. b['lr']: (B, T, 3, h, w).
 
     "l1" regresses the conditional median: a token is then skipped iff it is more likely than not
     below tau, at every tau at once (the decision the mask makes). "mse" regresses the mean, which
     the long tail of detailed tokens pulls up, so flat-looking tokens get skipped too rarely.
+    "pinball" regresses the conditional `quantile` (Koenker & Bassett 1978): with quantile q > 0.5 a
+    token is skipped only if it is below tau with probability q, so tokens whose detail the LR
+    hides (noise, blocks) are skipped less than clearly flat ones; q = 0.5 is "l1" / 2.
     `shrink` adds shrink * |correction| (the network's departure from the self-detail prior): with
     the L1 loss a token's correction then moves only where more than (1 + shrink) / 2 of the
     training tokens like it agree on its direction.
     """
     pred, prior = model.with_prior(b["lr"].flatten(0, 1))  # (B*T/pt, Hg, Wg) each
     err = pred - torch.log1p(b["scores"].flatten(0, 1))
-    loss = err.abs().mean() if kind == "l1" else (err**2).mean()
+    if kind == "pinball":  # err = pred - target: over-prediction costs (1 - q), under-prediction q
+        loss = torch.maximum(-quantile * err, (1 - quantile) * err).mean()
+    else:
+        loss = err.abs().mean() if kind == "l1" else (err**2).mean()
     return loss + shrink * (pred - prior).abs().mean() if shrink else loss
 
 
@@ -73,7 +80,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--blocks", type=int, default=3, help="3x3 convs at token resolution")
-    ap.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    ap.add_argument("--loss", choices=("l1", "mse", "pinball"), default="l1")
+    ap.add_argument("--quantile", type=float, default=0.5, help="the quantile --loss pinball regresses")
     ap.add_argument("--shrink", type=float, default=0.5, help="L1 penalty on the departure from the self-detail prior")
     ap.add_argument("--zoom-min", type=float, default=0.5, help="augmentation: HR rescale in [zoom-min, 1]")
     ap.add_argument("--jitter", type=float, default=0.1, help="augmentation: brightness/contrast jitter")
@@ -97,9 +105,9 @@ def _main(argv: list[str] | None) -> int:
 
     def train_step():
         b = target(tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng)))
-        return {"loss": predictor_loss(model, b, args.loss, args.shrink)}
+        return {"loss": predictor_loss(model, b, args.loss, args.shrink, args.quantile)}
 
-    card = lambda: {"id": f"predictor-sd-c{args.channels}b{args.blocks}-{args.loss}-shrink{args.shrink:g}-step{run.step}",  # noqa: E731
+    card = lambda: {"id": f"predictor-sd-c{args.channels}b{args.blocks}-{args.loss}{args.quantile if args.loss == 'pinball' else ''}-shrink{args.shrink:g}-step{run.step}",  # noqa: E731
                     "stage": "mask predictor (log1p detail score): LR self-detail prior + learned correction",
                     "oracle": args.oracle, "fastpath": args.fastpath,
                     "data": "virtual-camera clips + real clips of the train split, clean + real-world degradations"}
