@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut
 # Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
 DISTILL_ARGS := --steps 500
 ADV_ARGS := --steps 300 --adv-weight 0.002
+# issue 15: the one-step model fine-tuned on top of the fast path, with a perceptual term, at the taus it runs at
+ADV_FT_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-weight 0.05 --lr 5e-5 \
+	--tau-max 4 --steps 1200 --save-every 100 --val-every 200 --threads 1
 TAUS := 0.5 1 1.5 2 3 4 6
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1
@@ -79,6 +82,9 @@ train: data
 	cp runs/adversarial/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial/model.json checkpoints/skipsr_adversarial_cpu.json
 	$(PY) -m skipsr.train.fastpath --run runs/fastpath --steps 6000 --threads 1
 	cp runs/fastpath/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath/model.json checkpoints/fastpath_cpu.json
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial_fp --init adversarial $(ADV_FT_ARGS)
+	cp runs/adversarial_fp/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_fp/model.json checkpoints/skipsr_adversarial_cpu.json
+	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights

@@ -189,7 +189,9 @@ def build() -> gr.Blocks:
     with gr.Blocks(title="SkipSR Studio") as demo:
         gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
                     f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
-                    f"`{PREDICTOR_CARD.get('id')}`, CPU. tau is in 8-bit RMSE units; tau 0 skips nothing.")
+                    f"`{PREDICTOR_CARD.get('id')}`, skipped tokens from "
+                    f"{'the fast path `' + PIPE.fastpath_card.get('id', '?') + '`' if PIPE.fastpath else 'bicubic'}, "
+                    "CPU. tau is in 8-bit RMSE units; tau 0 skips nothing.")
         state = gr.State(None)
         highlight = gr.State(None)
         with gr.Tab("Upscale & compare"):

@@ -148,12 +148,12 @@ def load_default_model(path: str | Path | None = None, seed: int = 0) -> tuple[S
 NONE = "none"  # --fastpath none: bicubic on skipped tokens even where the model's card names a fast path
 
 
-def companion(card: dict, kind: str) -> Path | None:
+def companion(card: dict, kind: str) -> Path | str | None:
     """The checkpoint a model is meant to run with: its card's `companions[kind]` ("predictor" or
     "fastpath"), a file name in the shipped checkpoints folder (or a path). None when it names none."""
     name = card.get("companions", {}).get(kind)
-    if not name:
-        return None
+    if not name or name == PRIOR:
+        return name or None
     path = CHECKPOINT_DIR / name if not Path(name).is_absolute() else Path(name)
     if not path.exists():
         raise FileNotFoundError(f"the card of {card.get('id')} names the {kind} {name}, which is missing at {path}")
@@ -163,6 +163,14 @@ def companion(card: dict, kind: str) -> Path | None:
 PRIOR = "prior"  # --predictor prior: the untrained predictor, i.e. the LR self-detail prior alone
 PREDICTOR_HELP = ("mask predictor: a .safetensors path, or 'prior' for the LR self-detail prior without "
                   "the learned correction (default: the shipped one)")
+
+
+def companion_name(path: str | Path | None) -> str | None:
+    """How a card names a companion checkpoint: its file name when it is a shipped one, else its path."""
+    if path is None or str(path) == PRIOR:
+        return None if path is None else PRIOR
+    path = Path(path).resolve()
+    return path.name if path.parent == CHECKPOINT_DIR.resolve() else str(path)
 
 
 def load_default_predictor(path: str | Path | None = None, seed: int = 0) -> tuple[MaskPredictor, dict]:

@@ -251,9 +251,6 @@ def _main(argv: list[str] | None) -> int:
     if args.write_card and not args.choose_steps and set(degradations) != set(DEGRADATIONS):
         raise cliutil.BadInput("--write-card needs both degradations (the default tau is chosen on both)")
     cliutil.check_folder(args.data, "data folder")
-    if args.write_card and args.fastpath:
-        raise cliutil.BadInput("--write-card with --fastpath: the card's numbers are those of the fast path its card "
-                               "names (companions); run without --fastpath")
     cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
@@ -301,9 +298,13 @@ def _main(argv: list[str] | None) -> int:
                                 if model_path == checkpoint.DEFAULT_MODEL and args.predictor != checkpoint.PRIOR
                                 else [])  # the prior has no card
         validation = {k: v for k, v in result.items() if k not in ("per_clip", "reference")}
+        # the card names what its numbers were measured with: the model runs with them by default
+        companions = {k: checkpoint.companion_name(v) for k, v in pipe.companion_paths.items()}
         for path in paths:
             checkpoint.update_card(path, {"validation": validation, "default_tau": default_tau,
                                           "reference": result["reference"]})
+        checkpoint.update_card(model_path, {"companions": {k: v for k, v in companions.items() if v},
+                                            "oracle": pipe.oracle})
     if args.json:
         print(json.dumps(result))
     else:

@@ -114,6 +114,7 @@ class SkipSRPipeline:
         if oracle not in ORACLES:
             raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
         self.oracle = oracle
+        self.companion_paths: dict = {}  # set by from_pretrained
         if fastpath is not None and fastpath.cfg.scale != model.cfg.scale:
             raise ValueError(f"the fast path is x{fastpath.cfg.scale}, the model x{model.cfg.scale}")
         self.fastpath = fastpath.to(device).eval() if fastpath is not None else None
@@ -154,7 +155,10 @@ class SkipSRPipeline:
         fastpath = checkpoint.companion(card, "fastpath") if fastpath is None else fastpath
         fp, fcard = checkpoint.load(fastpath) if fastpath and str(fastpath) != checkpoint.NONE else (None, None)
         kw.setdefault("oracle", card.get("oracle") or (pcard or {}).get("oracle") or "paper")
-        return cls(model, pred, device=device, card=card, predictor_card=pcard, fastpath=fp, fastpath_card=fcard, **kw)
+        pipe = cls(model, pred, device=device, card=card, predictor_card=pcard, fastpath=fp, fastpath_card=fcard, **kw)
+        pipe.companion_paths = {"predictor": (predictor or checkpoint.DEFAULT_PREDICTOR) if load_predictor else None,
+                                "fastpath": fastpath if fp is not None else None}  # what a card's companions name
+        return pipe
 
     def resolve(self, tau: float | None, steps: int | None) -> tuple[float, int]:
         """(tau, steps) with None replaced by the model's defaults."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from skipsr import masks
 from skipsr.model import ModelConfig
@@ -33,6 +34,7 @@ class PredictorConfig:
     pt: int = 1  # frames per token (scores of pt frames are max-pooled)
     channels: int = 32  # width of the conv layers
     blocks: int = 3  # 3x3 convs at token resolution (receptive field grows by 2 tokens per block)
+    guard: float = 0.0  # neighbourhood guard: the score moves this share of the way to its 3x3 max (0: none)
 
 
 class MaskPredictor(nn.Module):
@@ -71,7 +73,16 @@ class MaskPredictor(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         """lr (T, 3, h, w) in [0, 1], h and w multiples of p, T a multiple of pt -> log1p(d) (T/pt, h/p, w/p)."""
-        return self.with_prior(lr)[0]
+        y = self.with_prior(lr)[0]
+        return self.neighbourhood_guard(y) if self.cfg.guard else y
+
+    def neighbourhood_guard(self, y: torch.Tensor) -> torch.Tensor:
+        """(T, Hg, Wg) scores -> (1 - g) y + g max3x3(y): a token beside detailed ones needs a lower own
+        score to be skipped. On realistic input the LR hides detail at random (noise, blocks), and an
+        isolated low score inside a detailed region is more often such a miss than a flat token."""
+        g = self.cfg.guard
+        neighbours = F.max_pool2d(F.pad(y[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
+        return (1 - g) * y + g * neighbours
 
     @torch.no_grad()
     def skip_mask(self, lr: torch.Tensor, tau_rmse: float) -> torch.Tensor:

@@ -22,14 +22,16 @@ def test_shipped_checkpoints_exist_with_cards(path):
         assert summary["noskip"]["lpips"] is not None and summary["noskip"]["dists"] is not None
     assert card["validation"]["steps"] == checkpoint.default_steps(card) or card["kind"] == "predictor"
     assert path.stat().st_size < 30 * 2**20
+    for kind in card.get("companions", {}):  # what the card's numbers were measured with is shipped too
+        assert checkpoint.companion(card, kind) is not None
+    assert card.get("oracle", "paper") in ("paper", "fastpath")
 
 
 @pytest.mark.parametrize("name", list(checkpoint.MODELS))
 def test_shipped_model_reproduces_its_card_on_the_reference_clip(name):
-    model, card = checkpoint.load_default_model(name)
-    predictor, _ = checkpoint.load_default_predictor()
-    ref = card["reference"]
-    got = evaluate.reference_numbers(SkipSRPipeline(model, predictor), ref["tau"], ref["steps"], ref["seed"])
+    pipe = SkipSRPipeline.from_pretrained(name)  # with the companions (predictor, fast path) its card names
+    ref = pipe.card["reference"]
+    got = evaluate.reference_numbers(pipe, ref["tau"], ref["steps"], ref["seed"])
     for key in ("psnr_y_bicubic", "psnr_y_noskip", "psnr_y_skip"):
         assert got[key] == pytest.approx(ref[key], abs=0.05), key
     for key in ("lpips_noskip", "lpips_skip"):  # present when the metric weights are (make test converts them)

@@ -96,3 +96,6 @@ def test_a_model_card_names_the_fast_path_and_oracle_it_runs_with(tmp_path):
     checkpoint.update_card(tmp_path / "m.safetensors", {"companions": {"fastpath": "gone.safetensors"}})
     with pytest.raises(FileNotFoundError, match="gone.safetensors"):
         SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False)
+    assert checkpoint.companion_name(checkpoint.CHECKPOINT_DIR / "fastpath_cpu.safetensors") == "fastpath_cpu.safetensors"
+    assert checkpoint.companion_name(tmp_path / "fp.safetensors") == str((tmp_path / "fp.safetensors").resolve())
+    assert checkpoint.companion_name(None) is None and checkpoint.companion_name("prior") == "prior"

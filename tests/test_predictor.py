@@ -45,3 +45,23 @@ def test_predictor_prior_by_name_is_the_prior_alone():
     with torch.no_grad():
         pred, prior = model.with_prior(lr)
     assert torch.equal(pred, prior)
+
+
+def test_the_neighbourhood_guard_keeps_a_low_token_among_detailed_ones():
+    """guard g: score -> (1 - g) score + g max3x3(score). A flat field is unchanged, an isolated dip
+    inside a detailed region is lifted above tau, an isolated peak does not spread below tau."""
+    guarded = MaskPredictor(PredictorConfig(guard=0.5))
+    y = torch.full((1, 5, 5), 2.0)
+    assert torch.equal(guarded.neighbourhood_guard(y), y)
+    y[0, 2, 2] = 0.0  # a dip: skipped alone at log1p(tau) = 1, kept once guarded (0.5 * 2 = 1 is not < 1)
+    g = guarded.neighbourhood_guard(y)
+    assert g[0, 2, 2] == 1.0 and torch.equal(g[0, 0], y[0, 0])
+    flat = torch.zeros(1, 5, 5)
+    flat[0, 2, 2] = 2.0  # a detailed token among flat ones: its 8 neighbours rise to half its score only
+    gf = guarded.neighbourhood_guard(flat)[0]
+    assert float(gf[2, 2]) == 2.0 and float(gf[1, 1]) == 1.0 and float(gf[0, 0]) == 0.0
+    lr, _ = lr_and_scores(pattern(2, 96, 128, seed=3))
+    plain = MaskPredictor().eval()
+    guarded.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        assert torch.all(guarded(lr) >= plain(lr)) and not torch.equal(guarded(lr), plain(lr))

@@ -176,7 +176,9 @@ def _main(argv: list[str] | None) -> int:
                                 perceptual_frames=args.perceptual_frames)
 
     card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d-step{run.step}",  # noqa: E731
-                    "stage": f"one-step, adversarial post-training of {icard.get('id')}",
+                    "stage": (f"one-step, adversarial post-training of {icard.get('id')}"
+                              + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
+                              + (f", skipped tokens from the fast path {fcard.get('id')}" if fastpath else "")),
                     "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"),
                     "oracle": args.oracle,
                     "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
