@@ -223,6 +223,8 @@ def _main(argv: list[str] | None) -> int:
                     "bicubic (default: the one the model card names, else bicubic)")
     ap.add_argument("--residual-base", default="bicubic", choices=("bicubic", "fastpath"),
                     help="kept tokens: the transformer's residual on bicubic (default) or on the fast path")
+    ap.add_argument("--guard", type=float, help="the predicted mask's neighbourhood guard in [0, 1] (default: the "
+                    "model card's mask_guard, else 0; written to the card with --write-card)")
     ap.add_argument("--oracle-score", choices=ORACLES,
                     help="the oracle mask's score: 'paper' (HR detail above the LR's Nyquist) or 'fastpath' (the HR's "
                          "error against what a skipped token shows); default: the model card's, else 'paper'")
@@ -238,6 +240,8 @@ def _main(argv: list[str] | None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cliutil.check_taus(args.tau)
+    if args.guard is not None and not 0.0 <= args.guard <= 1.0:
+        raise cliutil.BadInput(f"--guard must be in [0, 1], got {args.guard}")
     args.taus = args.tau
     if args.table:
         card = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
@@ -254,6 +258,7 @@ def _main(argv: list[str] | None) -> int:
     cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
+                                          mask_guard=args.guard,
                                           **({"oracle": args.oracle_score} if args.oracle_score else {}))
     clips = validation_clips(args.data, args.clips, args.frames)
     reason = metrics.perceptual_reason()
@@ -284,7 +289,7 @@ def _main(argv: list[str] | None) -> int:
     default_tau, rule = choose_default_tau(summaries, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
-              "oracle_score": pipe.oracle,
+              "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard,
               "degradations": degradations, "clips": [c for c, _, _ in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}
@@ -304,7 +309,7 @@ def _main(argv: list[str] | None) -> int:
             checkpoint.update_card(path, {"validation": validation, "default_tau": default_tau,
                                           "reference": result["reference"]})
         checkpoint.update_card(model_path, {"companions": {k: v for k, v in companions.items() if v},
-                                            "oracle": pipe.oracle})
+                                            "oracle": pipe.oracle, "mask_guard": pipe.mask_guard})
     if args.json:
         print(json.dumps(result))
     else:

@@ -100,12 +100,14 @@ class SkipSRPipeline:
                  chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0,
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
                  predictor_card: dict | None = None, fastpath: FastPath | None = None,
-                 residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str = "paper"):
+                 residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str = "paper",
+                 mask_guard: float | None = None):
         """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
         paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
         (what the models were trained with) or to the fast path's output; oracle: the oracle mask's
         score (masks.py): "paper" (HR detail) or "fastpath" (the HR's error against what a skipped
-        token shows: the fast path, or bicubic without one)."""
+        token shows: the fast path, or bicubic without one); mask_guard: the predicted mask's
+        neighbourhood guard (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0)."""
         from skipsr import checkpoint
 
         if residual_base not in RESIDUAL_BASES or (residual_base == "fastpath" and fastpath is None):
@@ -123,6 +125,9 @@ class SkipSRPipeline:
         self.card, self.predictor_card = card or {}, predictor_card or {}
         self.default_steps = checkpoint.default_steps(self.card)  # 1 without a card
         self.default_tau = checkpoint.default_tau(self.card)  # checkpoint.FALLBACK_TAU without a card
+        self.mask_guard = float(self.card.get("mask_guard", 0.0) if mask_guard is None else mask_guard)
+        if not 0.0 <= self.mask_guard <= 1.0:
+            raise ValueError(f"mask_guard must be in [0, 1], got {self.mask_guard}")
         self.model = model.to(device).eval()
         self.predictor = predictor.to(device).eval() if predictor is not None else None
         if predictor is not None and (predictor.cfg.scale, predictor.cfg.token_px) != (model.cfg.scale, model.cfg.token_px):
@@ -196,7 +201,7 @@ class SkipSRPipeline:
             if self.predictor is None:
                 raise ValueError("mask='predicted' needs a mask predictor; load one or use mask='oracle'/'none'")
             with _Timer(timings, "predictor"), torch.no_grad():
-                pred = self.predictor.skip_mask(lr, tau)
+                pred = self.predictor.skip_mask(lr, tau, self.mask_guard)
         if hr is not None:  # evaluation only (it reads the HR): timed apart and left out of the total
             with _Timer(timings, "oracle"):
                 oracle = masks.oracle_mask(self.oracle_scores(hr, lr_u8), tau)

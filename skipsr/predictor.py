@@ -34,7 +34,6 @@ class PredictorConfig:
     pt: int = 1  # frames per token (scores of pt frames are max-pooled)
     channels: int = 32  # width of the conv layers
     blocks: int = 3  # 3x3 convs at token resolution (receptive field grows by 2 tokens per block)
-    guard: float = 0.0  # neighbourhood guard: the score moves this share of the way to its 3x3 max (0: none)
 
 
 class MaskPredictor(nn.Module):
@@ -73,21 +72,26 @@ class MaskPredictor(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         """lr (T, 3, h, w) in [0, 1], h and w multiples of p, T a multiple of pt -> log1p(d) (T/pt, h/p, w/p)."""
-        y = self.with_prior(lr)[0]
-        return self.neighbourhood_guard(y) if self.cfg.guard else y
-
-    def neighbourhood_guard(self, y: torch.Tensor) -> torch.Tensor:
-        """(T, Hg, Wg) scores -> (1 - g) y + g max3x3(y): a token beside detailed ones needs a lower own
-        score to be skipped. On realistic input the LR hides detail at random (noise, blocks), and an
-        isolated low score inside a detailed region is more often such a miss than a flat token."""
-        g = self.cfg.guard
-        neighbours = F.max_pool2d(F.pad(y[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
-        return (1 - g) * y + g * neighbours
+        return self.with_prior(lr)[0]
 
     @torch.no_grad()
-    def skip_mask(self, lr: torch.Tensor, tau_rmse: float) -> torch.Tensor:
-        """(Tg, Hg, Wg) bool: True where the predicted detail score is below tau."""
+    def skip_mask(self, lr: torch.Tensor, tau_rmse: float, guard: float = 0.0) -> torch.Tensor:
+        """(Tg, Hg, Wg) bool: True where the predicted detail score (after the neighbourhood guard) is below tau."""
         if tau_rmse <= 0:  # skips nothing: no need to run the network
             grid = (lr.shape[0] // self.cfg.pt, lr.shape[2] // self.p, lr.shape[3] // self.p)
             return torch.zeros(grid, dtype=torch.bool)
-        return self.forward(lr) < torch.log1p(torch.tensor(float(tau_rmse)))
+        return neighbourhood_guard(self.forward(lr), guard) < torch.log1p(torch.tensor(float(tau_rmse)))
+
+
+def neighbourhood_guard(y: torch.Tensor, guard: float) -> torch.Tensor:
+    """(T, Hg, Wg) log scores -> (1 - g) y + g max3x3(y), g = guard in [0, 1] (0: y unchanged).
+
+    A token beside detailed ones needs a lower score of its own to be skipped. On realistic input the
+    LR hides detail at random (noise, blur, blocks): an isolated low score inside a detailed region is
+    then more often such a miss than a flat token, and skipping it costs more than keeping it."""
+    if not 0.0 <= guard <= 1.0:
+        raise ValueError(f"the neighbourhood guard must be in [0, 1], got {guard}")
+    if guard == 0.0:
+        return y
+    neighbours = F.max_pool2d(F.pad(y[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
+    return (1 - guard) * y + guard * neighbours

@@ -99,3 +99,17 @@ def test_a_model_card_names_the_fast_path_and_oracle_it_runs_with(tmp_path):
     assert checkpoint.companion_name(checkpoint.CHECKPOINT_DIR / "fastpath_cpu.safetensors") == "fastpath_cpu.safetensors"
     assert checkpoint.companion_name(tmp_path / "fp.safetensors") == str((tmp_path / "fp.safetensors").resolve())
     assert checkpoint.companion_name(None) is None and checkpoint.companion_name("prior") == "prior"
+
+
+def test_the_mask_guard_comes_from_the_card_and_only_keeps_more(tmp_path):
+    from skipsr.predictor import MaskPredictor
+
+    checkpoint.save(tiny_model(TINY), tmp_path / "m.safetensors", {"id": "m-test", "mask_guard": 0.5})
+    pipe = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), predictor="prior")
+    assert pipe.mask_guard == 0.5
+    hr, lr = lr_clip()
+    guarded = pipe(lr, tau=6.0, mask="predicted", steps=1)
+    plain = SkipSRPipeline(pipe.model, MaskPredictor().eval(), mask_guard=0.0)(lr, tau=6.0, mask="predicted", steps=1)
+    assert not torch.any(guarded.skip & ~plain.skip)
+    with pytest.raises(ValueError, match="mask_guard"):
+        SkipSRPipeline(pipe.model, mask_guard=2.0)
