@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, degrade, measure, metrics, resize, store
+from skipsr import checkpoint, cliutil, degrade, masks, measure, metrics, resize, store
 from skipsr import data as datamod
-from skipsr.pipeline import ORACLES, SkipSRPipeline
+from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
 log = logging.getLogger("skipsr.evaluate")
@@ -225,7 +225,7 @@ def _main(argv: list[str] | None) -> int:
                     help="kept tokens: the transformer's residual on bicubic (default) or on the fast path")
     ap.add_argument("--guard", type=float, help="the predicted mask's neighbourhood guard in [0, 1] (default: the "
                     "model card's mask_guard, else 0; written to the card with --write-card)")
-    ap.add_argument("--oracle-score", choices=ORACLES,
+    ap.add_argument("--oracle-score", choices=masks.ORACLES,
                     help="the oracle mask's score: 'paper' (HR detail above the LR's Nyquist) or 'fastpath' (the HR's "
                          "error against what a skipped token shows); default: the model card's, else 'paper'")
     ap.add_argument("--vmaf", action="store_true", help="also compute VMAF (slow; a secondary number)")
@@ -258,8 +258,7 @@ def _main(argv: list[str] | None) -> int:
     cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
-                                          mask_guard=args.guard,
-                                          **({"oracle": args.oracle_score} if args.oracle_score else {}))
+                                          mask_guard=args.guard, oracle=args.oracle_score)
     clips = validation_clips(args.data, args.clips, args.frames)
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:

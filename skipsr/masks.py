@@ -28,6 +28,9 @@ import torch.nn.functional as F
 
 from skipsr import resize
 
+ORACLES = ("paper", "fastpath")  # the oracle's score: `detail_scores` (the paper's) or `error_scores`
+
+
 def token_grid(frames: int, height: int, width: int, token: int, pt: int = 1) -> tuple[int, int, int]:
     """(T/pt, H/token, W/token) token grid of a video, each rounded up (padding rules above)."""
     return (-(-frames // pt), -(-height // token), -(-width // token))

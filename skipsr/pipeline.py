@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 MASK_SOURCES = ("predicted", "oracle", "none")
 STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode")
 RESIDUAL_BASES = ("bicubic", "fastpath")  # what the transformer's residual is added to on kept tokens
-ORACLES = ("paper", "fastpath")  # the oracle's detail score: HR above the LR's Nyquist, or HR vs the fast path
 
 
 @dataclass
@@ -100,29 +99,31 @@ class SkipSRPipeline:
                  chunk_frames: int = 16, overlap_frames: int = 2, shift: float = 3.0,
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
                  predictor_card: dict | None = None, fastpath: FastPath | None = None,
-                 residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str = "paper",
+                 residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str | None = None,
                  mask_guard: float | None = None):
         """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
         paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
         (what the models were trained with) or to the fast path's output; oracle: the oracle mask's
         score (masks.py): "paper" (HR detail) or "fastpath" (the HR's error against what a skipped
-        token shows: the fast path, or bicubic without one); mask_guard: the predicted mask's
-        neighbourhood guard (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0)."""
+        token shows: the fast path, or bicubic without one; None: the model card's `oracle`, else the
+        predictor card's, else "paper"); mask_guard: the predicted mask's neighbourhood guard
+        (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0)."""
         from skipsr import checkpoint
 
         if residual_base not in RESIDUAL_BASES or (residual_base == "fastpath" and fastpath is None):
             raise ValueError(f"residual_base must be one of {RESIDUAL_BASES} ('fastpath' needs a fast path), "
                              f"got {residual_base!r}")
-        if oracle not in ORACLES:
-            raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
-        self.oracle = oracle
+        self.card, self.predictor_card = card or {}, predictor_card or {}
+        # the model card's oracle (what it was trained to skip by), else the predictor card's, else the paper's
+        self.oracle = oracle or self.card.get("oracle") or self.predictor_card.get("oracle") or "paper"
+        if self.oracle not in masks.ORACLES:
+            raise ValueError(f"oracle must be one of {masks.ORACLES}, got {self.oracle!r}")
         self.companion_paths: dict = {}  # set by from_pretrained
         if fastpath is not None and fastpath.cfg.scale != model.cfg.scale:
             raise ValueError(f"the fast path is x{fastpath.cfg.scale}, the model x{model.cfg.scale}")
         self.fastpath = fastpath.to(device).eval() if fastpath is not None else None
         self.residual_base, self.fastpath_card = residual_base, fastpath_card or {}
 
-        self.card, self.predictor_card = card or {}, predictor_card or {}
         self.default_steps = checkpoint.default_steps(self.card)  # 1 without a card
         self.default_tau = checkpoint.default_tau(self.card)  # checkpoint.FALLBACK_TAU without a card
         self.mask_guard = float(self.card.get("mask_guard", 0.0) if mask_guard is None else mask_guard)
@@ -150,8 +151,7 @@ class SkipSRPipeline:
         (`companions`: the mask predictor and fast path it was validated with). `predictor`: a path
         or "prior" instead (default: the card's, else the shipped one); `fastpath`: a fast-path
         checkpoint for skipped tokens, or "none" for bicubic (default: the card's, else bicubic).
-        The oracle's score is the model card's `oracle` (what it was trained to skip by), else the
-        predictor card's, else "paper", unless `oracle=` is given. FileNotFoundError for a missing path."""
+        FileNotFoundError for a missing path."""
         from skipsr import checkpoint
 
         model, card = checkpoint.load_default_model(name_or_path)
@@ -159,7 +159,6 @@ class SkipSRPipeline:
         pred, pcard = checkpoint.load_default_predictor(predictor) if load_predictor else (None, {})
         fastpath = checkpoint.companion(card, "fastpath") if fastpath is None else fastpath
         fp, fcard = checkpoint.load(fastpath) if fastpath and str(fastpath) != checkpoint.NONE else (None, None)
-        kw.setdefault("oracle", card.get("oracle") or (pcard or {}).get("oracle") or "paper")
         pipe = cls(model, pred, device=device, card=card, predictor_card=pcard, fastpath=fp, fastpath_card=fcard, **kw)
         pipe.companion_paths = {"predictor": (predictor or checkpoint.DEFAULT_PREDICTOR) if load_predictor else None,
                                 "fastpath": fastpath if fp is not None else None}  # what a card's companions name

@@ -1,6 +1,5 @@
 """Perceptual metrics (LPIPS, DISTS) on offline weights, their calibration, the warping error, the skip-cost rule."""
 
-import os
 from pathlib import Path
 
 import cv2

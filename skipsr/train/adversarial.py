@@ -144,7 +144,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--reg-every", type=int, default=4, help="lazy R1/R2: every N steps, weight x N")
     ap.add_argument("--fastpath", metavar="NAME|PATH", help="fast-path checkpoint: what skipped tokens show "
                     "(default: bicubic, the paper's choice)")
-    ap.add_argument("--oracle", choices=tdata.ORACLES, default="paper",
+    ap.add_argument("--oracle", choices=masks.ORACLES, default="paper",
                     help="skip by the paper's detail score or by the HR's error against the fast path")
     ap.add_argument("--perceptual-weight", type=float, default=0.0, help="LPIPS-VGG weight on the composed frames")
     ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")

@@ -118,17 +118,14 @@ def stack(samples: list[Sample]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([getattr(s, k) for s in samples]) for k in ("hr", "lr", "base", "scores")}
 
 
-ORACLES = ("paper", "fastpath")  # as skipsr.pipeline.ORACLES
-
-
 @torch.no_grad()
 def add_fastpath(b: dict[str, torch.Tensor], fastpath, oracle: str = "paper", token_px: int = ModelConfig.token_px,
                  pt: int = 1) -> dict[str, torch.Tensor]:
     """Add b["fast"] (B, T, 3, H, W): what a skipped token shows at inference, the fast path's 8-bit
     output (as `FastPath.upscale_u8`); with oracle "fastpath" the scores become the HR's error against
     it (masks.error_scores) instead of the paper's detail scores. Returns the same dict."""
-    if oracle not in ORACLES:
-        raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+    if oracle not in masks.ORACLES:
+        raise ValueError(f"oracle must be one of {masks.ORACLES}, got {oracle!r}")
     bsz, t = b["lr"].shape[:2]
     lr, base = b["lr"].flatten(0, 1), b["base"].flatten(0, 1)  # (BT, 3, h, w), (BT, 3, H, W)
     fast = base if fastpath is None else (base + fastpath.residual(lr)).mul(255).round().clamp(0, 255) / 255

@@ -85,7 +85,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--shrink", type=float, default=0.5, help="L1 penalty on the departure from the self-detail prior")
     ap.add_argument("--zoom-min", type=float, default=0.5, help="augmentation: HR rescale in [zoom-min, 1]")
     ap.add_argument("--jitter", type=float, default=0.1, help="augmentation: brightness/contrast jitter")
-    ap.add_argument("--oracle", choices=tdata.ORACLES, default="paper",
+    ap.add_argument("--oracle", choices=masks.ORACLES, default="paper",
                     help="the score to predict: the paper's detail score, or the HR's error against the fast path")
     ap.add_argument("--fastpath", metavar="NAME|PATH", help="fast-path checkpoint (with --oracle fastpath)")
     args = ap.parse_args(argv)
