@@ -91,10 +91,12 @@ evaluate: setup metric-weights
 	mkdir -p runs
 	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
-# The committed store rows of the shipped example clips (the app's curves).
+# The committed store rows of the small example clips (the app's curves), compacted into one shard.
+SWEEP_CLIPS := examples/meadow.mp4 examples/water.mp4 examples/bikes.mp4
 results: setup metric-weights peers
-	$(PY) -m analysis.sweep --clips examples/*.mp4 --models multistep distilled adversarial --mask predicted oracle --frames 12 \
+	$(PY) -m analysis.sweep --clips $(SWEEP_CLIPS) --models multistep distilled adversarial --mask predicted oracle --frames 12 \
 	  --degradation bicubic realistic --peers $(PEERS) --no-vmaf --results results
+	$(PY) -m skipsr.store compact results
 
 clean:
 	rm -rf demo_out .pytest_cache

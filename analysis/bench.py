@@ -4,8 +4,9 @@
     python -m analysis.bench --memory [--frames-short 30 --frames-long 300]
     python -m analysis.bench ... --results DIR   # also the two runs as store rows (origin "bench")
 
-Skip and no-skip run the same model in the same process, interleaved, after one warm-up each;
-times are medians of `--repeats` (>= 3). Without --clip a 1280x720-output clip with a known share
+Skip and no-skip run the same model in the same process by the one speed protocol
+(`skipsr.speed.interleaved`: a warm-up of both, then interleaved rounds; times are medians of
+`--repeats` >= 3). Without --clip a 1280x720-output clip with a known share
 of flat tokens is generated (`skipsr.synth`), so this runs on a fresh machine. The end-to-end time
 is the pipeline call on decoded frames (mask, transformer, compose; file decode/encode excluded).
 Absolute seconds mean something only on this machine in this run: the ratios are what we track.
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import checkpoint, cliutil, degrade, metrics, resize, store
+from skipsr import checkpoint, cliutil, degrade, metrics, resize, speed, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.synth import flat_textured_clip
@@ -68,18 +69,11 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
     s = pipe.cfg.scale
     lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
     hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
-    runs = {"skip": [], "noskip": []}
-    for i in range(repeats + 1):  # the first round is warm-up
-        for name in ("noskip", "skip") if i % 2 else ("skip", "noskip"):
-            res = pipe(lr, tau=tau if name == "skip" else 0.0, mask=mask if name == "skip" else "none",
-                       steps=steps, seed=seed, hr=hr if (name == "skip" and mask == "oracle") else None)
-            if i > 0:
-                runs[name].append(res)
-    med = lambda name, key: statistics.median(r.timings[key] for r in runs[name])  # noqa: E731
-    skip, noskip = runs["skip"][-1], runs["noskip"][-1]
-    ideal = skip.n_tokens / max(skip.n_kept, 1)
-    sp_tr = med("noskip", "transformer") / med("skip", "transformer")
-    sp_e2e = med("noskip", "total") / med("skip", "total")
+    sp = speed.interleaved(pipe, lr, tau=tau, mask=mask, steps=steps, seed=seed,
+                           hr=hr if mask == "oracle" else None, repeats=repeats)
+    med = lambda name, key: sp.medians[name].get(key, 0.0)  # noqa: E731
+    skip, noskip = sp.skip, sp.noskip
+    ideal, sp_tr, sp_e2e = sp.ideal_speedup, sp.speedup_transformer, sp.speedup_e2e
     return {
         "skip_ratio": skip.skip_ratio, "n_tokens": skip.n_tokens, "n_kept": skip.n_kept,
         "ideal_speedup": ideal, "speedup_transformer": sp_tr, "transformer_efficiency": sp_tr / ideal,
@@ -180,8 +174,8 @@ def _main(argv: list[str] | None) -> int:
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if args.repeats < 3:
-        raise cliutil.BadInput("--repeats must be >= 3 (medians of at least 3 runs)")
+    if args.repeats < speed.MIN_REPEATS:
+        raise cliutil.BadInput(f"--repeats must be >= {speed.MIN_REPEATS} (medians of at least {speed.MIN_REPEATS} runs)")
     cliutil.check_taus(args.tau)
     cliutil.check_files([args.clip], "clip")
     if args.memory:

@@ -1,14 +1,27 @@
-"""SkipSR Studio: SkipSR vs no-skip side by side, skip masks, speed-quality curves (docs/design.md section 10).
+"""SkipSR Studio: SkipSR vs no-skip side by side, every view, skip masks, speed-quality curves
+(docs/design.md section 10).
 
     skipsr app                   # http://127.0.0.1:7860 (also `python -m app`; a Space runs space.py)
 
-Handlers are thin: each calls one function of `skipsr` (compare, frame views) or `analysis` (plots).
+Handlers are thin: a comparison is `skipsr.compare.steps` (videos after the first timed round,
+speed after the last, metrics at the end), shown through `app.present`; the default settings of
+every example are answered from `app.cache` (precomputed in the background at start). Frame views
+(slider, heatmap, zoom) are decoded from the answer's videos, so cached and fresh answers show alike.
+
+Environment: SKIPSR_RESULTS (the rows the curves read; default: the shipped results/),
+SKIPSR_APP_RESULTS (the app's own rows; bounded), SKIPSR_APP_CACHE (cached answers),
+SKIPSR_APP_PRECOMPUTE = all | default | none (which default answers to compute at start).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
+import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,22 +32,23 @@ import numpy as np
 import pandas as pd
 
 from analysis import plots
-from skipsr import checkpoint, metrics, paths
-from skipsr.compare import MAX_FRAMES, compare
-from skipsr.data import EXAMPLES_DIR
+from app import cache, present
+from skipsr import checkpoint, compare, metrics, paths, store, views
+from skipsr.data import EXAMPLES, EXAMPLES_DIR
 from skipsr.pipeline import SkipSRPipeline
-from skipsr.store import ResultsStore, file_hash
-from skipsr.video import VideoError, probe, read_video
+from skipsr.video import VideoError
 
 log = logging.getLogger("skipsr.app")
 
-# The app's own rows go to RESULTS; the curves read the sweep rows of CURVE_RESULTS (the same folder
-# in a source tree; the installed copy of results/ when installed).
-RESULTS = Path(os.environ.get("SKIPSR_RESULTS", paths.writable("results")))
 CURVE_RESULTS = Path(os.environ.get("SKIPSR_RESULTS", paths.shipped("results")))
+APP_RESULTS = Path(os.environ.get("SKIPSR_APP_RESULTS", paths.writable("app-results")))
+RUNS = Path(tempfile.gettempdir()) / f"skipsr-app-runs-{os.getpid()}"  # each run's videos; removed at exit
+KEEP_RUNS = 4  # run folders kept (older ones are deleted when a run starts)
 MAX_UPLOAD_MB = 50
-MAX_UPLOAD_S = 20.0
-EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.mp4"))
+DEFAULT_FRAMES = 16
+EXAMPLE_NAMES = [n for n in EXAMPLES if (EXAMPLES_DIR / f"{n}.mp4").exists()]
+VIEW_LABELS = {"skip": "SkipSR", "bicubic": "bicubic", "noskip": "no-skip", "hr": "ground truth", "lr": "LR input"}
+LABEL_VIEWS = {v: k for k, v in VIEW_LABELS.items()}
 
 MODEL_NAMES = [name for name, path in checkpoint.MODELS.items() if path.exists()] or [None]
 APP_MODEL = checkpoint.APP_MODEL if checkpoint.APP_MODEL in MODEL_NAMES else MODEL_NAMES[0]
@@ -42,7 +56,7 @@ _PIPES: dict = {}
 
 
 def pipeline(name: str | None) -> SkipSRPipeline:
-    """The pipeline of a shipped model (loaded once), with the shipped predictor and the card's defaults."""
+    """The pipeline of a shipped model (loaded once), with its companions and the card's defaults."""
     if name not in _PIPES:
         _PIPES[name] = SkipSRPipeline.from_pretrained(name)
     return _PIPES[name]
@@ -60,110 +74,169 @@ APP_MODEL_ID = MODEL_CARD.get("id")
 DEFAULT_STEPS, DEFAULT_TAU = model_defaults(APP_MODEL)
 
 
-def run_comparison(example: str | None, upload: str | None, tau: float, steps: int, mask: str, frames: int,
-                   seed: int, model_name: str | None = None, progress=gr.Progress()):
-    """Upscale & compare: one call to skipsr.compare.compare; the rest is formatting."""
-    progress(0.05, desc="reading the video")
-    try:
-        if upload:
-            info = probe(upload)
-            if info.duration_s > MAX_UPLOAD_S:
-                raise gr.Error(f"the upload is {info.duration_s:.1f} s long; this demo takes up to {MAX_UPLOAD_S:g} s")
-            src = {"lr": read_video(upload, max_frames=frames), "fps": info.fps, "clip_id": Path(upload).stem,
-                   "clip_hash": file_hash(upload)}
-        elif example:
-            path = EXAMPLES_DIR / f"{example}.mp4"
-            src = {"hr": read_video(path, max_frames=frames), "fps": probe(path).fps, "clip_id": example,
-                   "clip_hash": file_hash(path)}
-        else:
-            raise gr.Error("pick an example clip or upload a low-resolution video")
-        if model_name is not None and model_name not in MODEL_NAMES:
-            raise gr.Error(f"unknown model {model_name!r}: pick one of {', '.join(map(str, MODEL_NAMES))}")
-        pipe = pipeline(model_name or APP_MODEL)
-        progress(0.2, desc="no-skip and SkipSR runs")
-        out = compare(pipe, tempfile.mkdtemp(prefix="skipsr-app-"), tau=tau, mask=mask, steps=int(steps),
-                      seed=int(seed), max_frames=int(frames), results=RESULTS, **src)
-    except (VideoError, ValueError) as e:
-        raise gr.Error(str(e)) from e
-    progress(0.95, desc="rendering")
-    timings = pd.DataFrame([{"stage": k, "no-skip (s)": round(out.timings["noskip"][k], 3),
-                             "SkipSR (s)": round(out.timings["skip"][k], 3)} for k in out.timings["skip"]])
-    speed = (f"**Skipped {100 * out.skip_ratio:.1f}% of tokens** - ideal speed-up {out.ideal_speedup:.2f}x, "
-             f"transformer {out.speedup_transformer:.2f}x, end to end {out.speedup_e2e:.2f}x (this machine, one run)")
-    if out.skip_ratio == 1.0:
-        speed = "**Every token skipped**: the output is the bicubic upsample (lower tau to refine some tokens)"
-    speed += "  \n" + quality_text(out)
-    if out.agreement is not None:
-        agree = (f"predicted vs oracle skip set: F1 {out.agreement['f1']:.3f}, IoU {out.agreement['iou']:.3f}, "
-                 f"skip ratio predicted {out.agreement['pred_skip_ratio']:.3f} / oracle "
-                 f"{out.agreement['oracle_skip_ratio']:.3f}")
-    elif "lr" in src:
-        agree = "no oracle mask: an upload has no ground truth"
+def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, steps: int, mask: str, frames: int,
+              seed: int) -> str | None:
+    """The cache key of an example at the model's default settings; None for any other settings."""
+    if (float(tau), int(steps), mask, int(frames), int(seed)) != (pipe.default_tau, pipe.default_steps, "predicted",
+                                                                  DEFAULT_FRAMES, 0):
+        return None
+    cards = [pipe.card, pipe.predictor_card, pipe.fastpath_card or {}]
+    return cache.key({"weights": [c.get("weights_sha256_16", c.get("id")) for c in cards],
+                      "clip": store.file_hash(EXAMPLES_DIR / f"{example}.mp4"), "degradation": degradation,
+                      "tau": float(tau), "steps": int(steps), "mask": mask, "frames": int(frames), "seed": int(seed)})
+
+
+def new_run_dir() -> Path:
+    """A fresh folder for one run's videos; all but the newest KEEP_RUNS - 1 earlier ones are removed."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    old = sorted((p for p in RUNS.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for p in old[: max(len(old) - (KEEP_RUNS - 1), 0)]:
+        shutil.rmtree(p, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
+
+
+atexit.register(shutil.rmtree, RUNS, ignore_errors=True)
+
+
+def answers(example: str | None, degradation: str, upload: str | None, fit: str, tau: float, steps: int, mask: str,
+            frames: int, seed: int, model_name: str | None = None):
+    """Yield the answer (app.present) as it grows: videos, then speed, then metrics; a cached answer
+    at once. Bad input raises ValueError / VideoError with a message for the visitor."""
+    if model_name is not None and model_name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {model_name!r}: pick one of {', '.join(map(str, MODEL_NAMES))}")
+    pipe = pipeline(model_name or APP_MODEL)
+    key = None
+    if upload:
+        source = compare.upload_source(upload, int(frames), fit)
+    elif example:
+        if example not in EXAMPLE_NAMES:
+            raise ValueError(f"unknown example {example!r}: pick one of {', '.join(EXAMPLE_NAMES)}")
+        if degradation not in ("bicubic", "realistic"):
+            raise ValueError(f"degradation must be 'bicubic' (clean) or 'realistic', got {degradation!r}")
+        key = cache_key(pipe, example, degradation, tau, steps, mask, frames, seed)
+        hit = cache.get(key) if key else None
+        if hit is not None:
+            yield {**hit, "cached": True}
+            return
+        source = compare.example_source(EXAMPLES_DIR / f"{example}.mp4", pipe, degradation, int(frames), int(seed))
     else:
-        agree = {"oracle": "oracle mask used (the predictor was not run)", "none": "mask source 'none': nothing skipped"}[mask]
-    state = {"skip": out.skip_frames, "noskip": out.noskip_frames, "heat": out.heatmap}
-    skip_q, noskip_q = out.quality.get("skip", {}), out.quality.get("noskip", {})
-    highlight = {"tau": tau, "skip_ratio": out.skip_ratio, "t_total_s": out.timings["skip"]["total"],
-                 "t_per_frame_s": out.timings["skip"]["total"] / max(len(out.skip_frames), 1),
-                 "speedup": out.speedup_e2e, **skip_q}
-    if skip_q.get("lpips") is not None and noskip_q.get("lpips") is not None:
-        highlight.update(lpips_rise=skip_q["lpips"] - noskip_q["lpips"], psnr_y_drop_db=noskip_q["psnr_y"] - skip_q["psnr_y"])
-    n = len(out.skip_frames)
-    return (out.skip_video, out.noskip_video, frame_pair(state, 0), out.heatmap[0], out.pred_overlay,
-            out.oracle_overlay, agree, timings, speed, state, gr.update(maximum=n - 1, value=0), highlight,
-            *curves(None, APP_MODEL_ID, "bicubic", highlight))
+        raise ValueError("pick an example clip or upload a low-resolution video")
+    with cache.COMPUTE:
+        for cmp in compare.steps(pipe, new_run_dir(), source, tau=tau, mask=mask, steps=int(steps), seed=int(seed),
+                                 results=APP_RESULTS):
+            ans = present.answer(cmp)
+            if cmp.stage == "done" and key:
+                ans["views0"] = view_files({"videos": ans["videos"], "frames": ans["frames"]}, *DEFAULT_VIEW)
+                ans = cache.put(key, ans)
+            yield ans
 
 
-def _num(v, fmt: str) -> str:
-    return "n/a" if v is None else format(v, fmt)
+@functools.lru_cache(maxsize=32)
+def _frame(path: str, index: int) -> np.ndarray:
+    return views.frame_of(path, index)
 
 
-def quality_text(out) -> str:
-    """PSNR-Y / LPIPS / DISTS per output (examples) and the skip cost in words."""
-    c = out.skip_cost
-    lines = []
-    if out.quality:  # an example: the ground truth is known
-        q = out.quality
-        lines.append(" | ".join(f"{label}: PSNR-Y {_num(q[k]['psnr_y'], '.2f')} dB, LPIPS {_num(q[k]['lpips'], '.4f')}, "
-                                f"DISTS {_num(q[k]['dists'], '.4f')}"
-                                for k, label in (("bicubic", "bicubic"), ("noskip", "no-skip"), ("skip", "SkipSR"))))
-        cost = metrics.skip_cost(q["skip"], q["noskip"])
-        if cost["no_perceptible_loss"] is not None:
-            verdict = "**no perceptible loss**" if cost["no_perceptible_loss"] else "**visible loss**"
-            lines.append(f"Skip cost: {verdict} (LPIPS {cost['lpips_rise']:+.4f}, PSNR-Y {-cost['psnr_y_drop_db']:+.2f} dB "
-                         f"vs no-skip; the bar is LPIPS <= +{metrics.MAX_LPIPS_RISE} and PSNR-Y >= "
-                         f"-{metrics.MAX_PSNR_Y_DROP_DB} dB)")
-    if c.get("lpips_vs_noskip") is not None:
-        lines.append(f"SkipSR vs no-skip: LPIPS {c['lpips_vs_noskip']:.4f}, DISTS {c['dists_vs_noskip']:.4f}, PSNR-Y "
-                     f"{c['psnr_y_vs_noskip']:.1f} dB")
-    elif metrics.perceptual_reason():
-        lines.append(f"LPIPS / DISTS unavailable: {metrics.perceptual_reason()}")
-    return "  \n".join(lines)
+def frame_views(state: dict | None, index: int, left: str, right: str, zx: float, zy: float):
+    """(slider pair, |SkipSR - no-skip| heatmap, zoomed crops of every view) of one frame."""
+    if not state:
+        return None, None, None
+    vids, i = state["videos"], int(np.clip(index, 0, state["frames"] - 1))
+
+    def pick(label: str) -> np.ndarray:  # a view the clip lacks (an upload's ground truth) shows SkipSR
+        return _frame(vids.get(LABEL_VIEWS.get(label), vids["skip"]), i)
+
+    heat = views.heatmap(_frame(vids["skip"], i), _frame(vids["noskip"], i))
+    crops = [(views.zoom(_frame(vids[v], i), zx, zy), label) for v, label in VIEW_LABELS.items() if v in vids]
+    return (pick(left), pick(right)), heat, crops
 
 
-def frame_pair(state: dict | None, index: int):
-    """(SkipSR frame, no-skip frame) for the slider comparison."""
+DEFAULT_VIEW = (0, "SkipSR", "bicubic", 0.5, 0.5)  # (frame, left, right, zoom x, zoom y) an answer opens with
+
+
+def view_files(state: dict, *view) -> dict[str, str]:
+    """frame_views as PNG files beside the answer's videos: {"left", "right", "heat", "crop-<view>"}."""
+    from PIL import Image
+
+    (a, b), heat, crops = frame_views(state, *view)
+    folder = Path(state["videos"]["skip"]).parent
+    images = {"left": a, "right": b, "heat": heat,
+              **{f"crop-{LABEL_VIEWS[label]}": crop for crop, label in crops}}
+    for name, img in images.items():
+        Image.fromarray(img).save(folder / f"view-{name}.png", compress_level=1)
+    return {name: str(folder / f"view-{name}.png") for name in images}
+
+
+def first_views(ans: dict, left: str, right: str, zx: float, zy: float):
+    """(slider pair, heatmap, crops) of frame 0: the cached images when the view is the default."""
+    files = ans.get("views0")
+    if files and (0, left, right, zx, zy) == DEFAULT_VIEW:
+        crops = [(files[f"crop-{v}"], label) for v, label in VIEW_LABELS.items() if f"crop-{v}" in files]
+        return (files["left"], files["right"]), files["heat"], crops
+    return frame_views({"videos": ans["videos"], "frames": ans["frames"]}, 0, left, right, zx, zy)
+
+
+def split_video(state: dict | None, left: str, right: str):
+    """The split-screen video of the two picked views (left | right), playing in sync."""
     if not state:
         return None
-    i = int(np.clip(index, 0, len(state["skip"]) - 1))
-    return state["skip"][i], state["noskip"][i]
+    vids = state["videos"]
+    a, b = LABEL_VIEWS.get(left, "skip"), LABEL_VIEWS.get(right, "bicubic")
+    if a not in vids or b not in vids:
+        raise gr.Error(f"no {left if a not in vids else right} view for this clip (an upload has no ground truth)")
+    if (a, b) == ("skip", "bicubic"):
+        return vids["split"]
+    from skipsr.video import probe, read_video
+
+    frames = views.split_screen(read_video(vids[a]), read_video(vids[b]))
+    return views.encode({f"split-{a}-{b}": frames}, new_run_dir(), probe(vids[a]).fps)[f"split-{a}-{b}"]
 
 
-def frame_views(state: dict | None, index: int):
-    if not state:
-        return None, None
-    return frame_pair(state, index), state["heat"][int(np.clip(index, 0, len(state["heat"]) - 1))]
+def run_comparison(example, degradation, upload, fit, tau, steps, mask, frames, seed, model_name=None,
+                   left="SkipSR", right="bicubic", zx=0.5, zy=0.5):
+    """Upscale & compare (the `compare` API): yields every output as the answer grows; the last output
+    is the JSON summary."""
+    shown_videos = False
+    try:
+        for ans in answers(example, degradation, upload, fit, tau, steps, mask, frames, seed, model_name):
+            state = {"videos": ans["videos"], "frames": ans["frames"]}
+            v = ans["videos"]
+            first = not shown_videos
+            if first:  # the videos are sent once; later updates leave them alone
+                slider, heat, crops = first_views(ans, left, right, float(zx), float(zy))
+                videos = (v["lr"], v["bicubic"], v.get("hr"), v["skip"], v["noskip"], v["split"], slider, heat, crops,
+                          v.get("pred_overlay"), v.get("oracle_overlay"))
+                shown_videos = True
+            else:
+                videos = tuple(gr.skip() for _ in range(11))
+            done = ans["stage"] == "done"
+            s = ans["summary"]
+            highlight = {"tau": s["tau"], "skip_ratio": s["skip_ratio"], "speedup": s["speedup_e2e"],
+                         "lpips": s["skip"]["lpips"], "psnr_y": s["skip"]["psnr_y"]} if done else gr.skip()
+            yield (ans["speed_md"] + ("  \n*(answered from the cache of default settings)*" if ans.get("cached") else ""),
+                   *videos, ans["agreement_md"], ans["quality_md"],
+                   pd.DataFrame(ans["metrics"], columns=["output", "psnr_y", "lpips", "dists"]),
+                   pd.DataFrame(ans["timings"], columns=["stage", "no-skip (s)", "SkipSR (s)"]), state,
+                   gr.update(maximum=max(ans["frames"] - 1, 1), value=0) if first else gr.skip(),
+                   highlight, s)
+    except (VideoError, ValueError) as e:
+        raise gr.Error(str(e)) from e
+
+
+@functools.lru_cache(maxsize=4)
+def _store_rows(folder: str, signature: tuple) -> pd.DataFrame:
+    df = store.ResultsStore(folder).read()
+    if not df.empty and "origin" in df:
+        df = df[df["origin"].fillna("sweep") != "app"]
+    return df
 
 
 def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
-    df = ResultsStore(CURVE_RESULTS).read()
-    if df.empty:
-        return df
-    if "origin" in df:
-        df = df[df["origin"].fillna("sweep") != "app"]
-    if clip:
+    """The curves' rows (sweep, evaluate, bench, peers; never the app's), read once per change of the store."""
+    shards = store.ResultsStore(CURVE_RESULTS).shards()
+    df = _store_rows(str(CURVE_RESULTS), tuple((p.name, p.stat().st_mtime) for p in shards))
+    if clip and not df.empty:
         df = df[df["clip_id"] == clip]
-    if model:
+    if model and not df.empty:
         df = df[df["model_id"] == model]
     return df
 
@@ -181,51 +254,98 @@ def curves(clip: str | None, model: str | None, degradation: str | None, highlig
             plots.skip_ratio_by_mask(df, highlight))
 
 
+def precompute_jobs() -> list[tuple[str, dict]]:
+    """(cache key, settings) of the default answers to compute at start (SKIPSR_APP_PRECOMPUTE)."""
+    which = os.environ.get("SKIPSR_APP_PRECOMPUTE", "all")
+    if which not in ("all", "default", "none"):
+        raise ValueError(f"SKIPSR_APP_PRECOMPUTE must be all, default or none, got {which!r}")
+    names = {"all": EXAMPLE_NAMES, "default": EXAMPLE_NAMES[:1], "none": []}[which]
+    degradations = ("bicubic",) if which == "default" else ("bicubic", "realistic")
+    jobs = []
+    for name in names:
+        for deg in degradations:
+            settings = {"example": name, "degradation": deg, "upload": None, "fit": "crop", "tau": DEFAULT_TAU,
+                        "steps": DEFAULT_STEPS, "mask": "predicted", "frames": DEFAULT_FRAMES, "seed": 0}
+            jobs.append((cache_key(PIPE, name, deg, DEFAULT_TAU, DEFAULT_STEPS, "predicted", DEFAULT_FRAMES, 0),
+                         settings))
+    return jobs
+
+
+def _drain(**settings) -> None:
+    for _ in answers(**settings):
+        pass
+
+
 def build() -> gr.Blocks:
     df = store_frame(None, None)
     clips = sorted(df["clip_id"].unique()) if not df.empty else []
     ours = plots.normalise(df)
     models = sorted(ours[ours["method"] == "skipsr"]["model_id"].dropna().unique()) if not df.empty else []
-    with gr.Blocks(title="SkipSR Studio") as demo:
+    side_choices = list(VIEW_LABELS.values())
+    with gr.Blocks(title="SkipSR Studio", delete_cache=(900, 1800)) as demo:
         gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
                     f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
                     f"`{PREDICTOR_CARD.get('id')}`, skipped tokens from "
                     f"{'the fast path `' + PIPE.fastpath_card.get('id', '?') + '`' if PIPE.fastpath else 'bicubic'}, "
-                    "CPU. tau is in 8-bit RMSE units; tau 0 skips nothing.")
+                    "CPU. tau is in 8-bit RMSE units; tau 0 skips nothing. Examples at the default settings answer "
+                    "from a cache; other settings compute (videos first, then speed, then metrics).")
         state = gr.State(None)
         highlight = gr.State(None)
         with gr.Tab("Upscale & compare"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    example = gr.Dropdown(EXAMPLES, value=EXAMPLES[0] if EXAMPLES else None, label="Example (HR clip, "
-                                          "degraded on the fly)")
-                    upload = gr.Video(label=f"...or upload an LR video (<= {MAX_UPLOAD_S:g} s, <= 480x270)",
-                                      sources=["upload"])
+                    example = gr.Dropdown(EXAMPLE_NAMES, value=EXAMPLE_NAMES[0] if EXAMPLE_NAMES else None,
+                                          label="Example (HR clip, degraded here)", elem_id="example")
+                    degradation = gr.Radio([("clean (bicubic)", "bicubic"), ("realistic (blur, noise, H.264)",
+                                                                             "realistic")],
+                                           value="bicubic", label="degradation of the example", elem_id="degradation")
+                    upload = gr.Video(label=f"...or upload an LR video (larger than {compare.MAX_LR[0]}x"
+                                      f"{compare.MAX_LR[1]}: cropped or downscaled; longer: its first frames)",
+                                      sources=["upload"], elem_id="upload")
+                    fit = gr.Radio(list(compare.FITS), value="crop", label="a larger upload is", elem_id="fit")
                     tau = gr.Slider(0, 12, value=DEFAULT_TAU, step=0.5, elem_id="tau",
                                     label="tau (skip threshold; set to the model's default when you pick one)")
                     model_name = gr.Dropdown(MODEL_NAMES, value=APP_MODEL, label="model", elem_id="model")
                     steps = gr.Slider(1, 8, value=DEFAULT_STEPS, step=1, elem_id="steps",
                                       label="sampling steps (set to the model's default when you pick one)")
                     mask = gr.Radio(["predicted", "oracle", "none"], value="predicted", label="mask source")
-                    frames = gr.Slider(1, MAX_FRAMES, value=8, step=1, label="frame limit")
+                    frames = gr.Slider(1, compare.MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label="frame limit",
+                                       elem_id="frames")
                     seed = gr.Number(0, precision=0, label="seed")
                     run = gr.Button("Upscale", variant="primary", elem_id="run")
                 with gr.Column(scale=3):
                     speed = gr.Markdown(elem_id="speed")
+                    quality = gr.Markdown(elem_id="quality")
+                    with gr.Row():
+                        lr_video = gr.Video(label="LR input (nearest-neighbour enlarged)", elem_id="lr-video",
+                                            interactive=False)
+                        bicubic_video = gr.Video(label="bicubic", elem_id="bicubic-video", interactive=False)
+                        hr_video = gr.Video(label="ground truth", elem_id="hr-video", interactive=False)
                     with gr.Row():
                         skip_video = gr.Video(label="SkipSR", elem_id="skip-video", interactive=False)
                         noskip_video = gr.Video(label="No-skip", elem_id="noskip-video", interactive=False)
-                    frame_idx = gr.Slider(0, 7, value=0, step=1, label="frame")
                     with gr.Row():
-                        slider = gr.ImageSlider(label="SkipSR | no-skip", elem_id="frame-slider")
+                        left = gr.Dropdown(side_choices, value="SkipSR", label="compare (left side)", elem_id="left")
+                        right = gr.Dropdown(side_choices, value="bicubic", label="with (right side)", elem_id="right")
+                    split = gr.Video(label="split screen: left | right, in sync", elem_id="split-video",
+                                     interactive=False)
+                    frame_idx = gr.Slider(0, DEFAULT_FRAMES - 1, value=0, step=1, label="frame", elem_id="frame")
+                    with gr.Row():
+                        slider = gr.ImageSlider(label="frame: left | right (drag)", elem_id="frame-slider")
                         heat = gr.Image(label="|SkipSR - no-skip| x8", elem_id="heatmap")
+                    with gr.Row():
+                        zx = gr.Slider(0, 1, value=0.5, step=0.01, label="zoom centre x", elem_id="zoom-x")
+                        zy = gr.Slider(0, 1, value=0.5, step=0.01, label="zoom centre y", elem_id="zoom-y")
+                    zoom = gr.Gallery(label="zoom (128 px, x3) of every view", columns=5, elem_id="zoom")
                     with gr.Row():
                         pred_overlay = gr.Video(label="predicted mask (skipped tokens tinted)", elem_id="pred-overlay",
                                                 interactive=False)
                         oracle_overlay = gr.Video(label="oracle mask", elem_id="oracle-overlay", interactive=False)
                     agreement = gr.Markdown(elem_id="agreement")
-                    timings = gr.Dataframe(label="timings per stage", elem_id="timings")
-        with gr.Tab("Curves"):
+                    metrics_df = gr.Dataframe(label="quality vs the ground truth", elem_id="metrics")
+                    timings = gr.Dataframe(label="timings per stage (medians)", elem_id="timings")
+                    summary = gr.JSON(label="summary (the API's last output)", elem_id="summary")
+        with gr.Tab("Curves") as curves_tab:
             gr.Markdown("Our models: mean over the clips with a min-max band (pick a clip for one clip; clear the "
                         "model for all models). The shaded zone is \"no perceptible loss\": LPIPS at most "
                         f"+{metrics.MAX_LPIPS_RISE:g} and PSNR-Y at most {metrics.MAX_PSNR_Y_DROP_DB:g} dB below the "
@@ -240,21 +360,31 @@ def build() -> gr.Blocks:
             with gr.Row():
                 p3, p4 = gr.Plot(elem_id="plot-pareto"), gr.Plot(elem_id="plot-skip")
         model_name.change(model_defaults, [model_name], [steps, tau], api_name=False)
-        run.click(run_comparison, [example, upload, tau, steps, mask, frames, seed, model_name],
-                  [skip_video, noskip_video, slider, heat, pred_overlay, oracle_overlay, agreement, timings, speed,
-                   state, frame_idx, highlight, p1, p2, p3, p4], concurrency_limit=1, api_name="compare")
-        frame_idx.change(frame_views, [state, frame_idx], [slider, heat], api_name=False)
+        run.click(run_comparison,
+                  [example, degradation, upload, fit, tau, steps, mask, frames, seed, model_name, left, right, zx, zy],
+                  [speed, lr_video, bicubic_video, hr_video, skip_video, noskip_video, split, slider, heat, zoom,
+                   pred_overlay, oracle_overlay, agreement, quality, metrics_df, timings, state, frame_idx, highlight,
+                   summary], concurrency_limit=2, api_name="compare")
+        view_inputs = [state, frame_idx, left, right, zx, zy]
+        for control in (frame_idx, left, right, zx, zy):
+            control.change(frame_views, view_inputs, [slider, heat, zoom], api_name=False)
+        for control in (left, right):
+            control.change(split_video, [state, left, right], [split], api_name=False)
         for f in (clip_f, model_f, degr_f):
             f.change(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
+        curves_tab.select(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
         demo.load(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
-    return demo.queue(max_size=8, default_concurrency_limit=1)
+    return demo.queue(max_size=16, default_concurrency_limit=2)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    build().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                   server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-                   max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a terminated app still removes its run folders (atexit)
+    demo = build()
+    cache.precompute(precompute_jobs(), _drain)
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+                max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, allowed_paths=[str(cache.ROOT), str(RUNS)])
 
 
 if __name__ == "__main__":

@@ -158,13 +158,35 @@ class ResultsStore:
     def shards(self) -> list[Path]:
         return sorted(self.folder.glob(SHARD_GLOB)) if self.folder.exists() else []
 
-    def append(self, rows: list[dict]) -> Path | None:
-        """Write rows as one new shard (temp name, fsync, rename). Returns its path (None if no rows)."""
+    def append(self, rows: list[dict], compact_over: int | None = None, max_rows: int | None = None) -> Path | None:
+        """Write rows as one new shard (temp name, fsync, rename). Returns its path (None if no rows).
+        `compact_over`: when the folder then holds more shards than that, `compact(max_rows)`."""
         if not rows:
             return None
-        self.folder.mkdir(parents=True, exist_ok=True)
         rows = [{"schema_version": SCHEMA_VERSION, **r} for r in rows]
-        table = pa.Table.from_pylist(rows)
+        path = self._write(pa.Table.from_pylist(rows))
+        if compact_over is not None and len(self.shards()) > compact_over:
+            return self.compact(max_rows)
+        return path
+
+    def compact(self, max_rows: int | None = None) -> Path | None:
+        """Merge every shard into one (rows deduplicated by run_id; with `max_rows`, only the newest
+        that many kept), written before the old shards are removed, so a crash loses nothing (a rerun
+        removes the duplicates it leaves). Returns the new shard (None when the store is empty)."""
+        old = self.shards()
+        if not old:
+            return None
+        df = self.query("SELECT * FROM results")
+        df = df.sort_values("time_utc", kind="stable").drop_duplicates("run_id", keep="last")
+        if max_rows is not None:
+            df = df.tail(max(int(max_rows), 0))
+        path = self._write(pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False))
+        for shard in old:
+            shard.unlink(missing_ok=True)
+        return path
+
+    def _write(self, table: pa.Table) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
         name = f"shard-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = self.folder / f".tmp-{name}"
         with open(tmp, "wb") as f:
@@ -207,3 +229,34 @@ def run_key(row: dict) -> tuple:
         return round(v, 6) if isinstance(v, float) else v
 
     return tuple(value(row.get(k)) for k in KEY_COLUMNS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from skipsr import cliutil
+
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m skipsr.store", description="Maintain a results folder.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compact", help="merge the folder's shards into one (optionally only the newest rows)")
+    c.add_argument("folder")
+    c.add_argument("--max-rows", type=int, help="keep only the newest N rows")
+    args = ap.parse_args(argv)
+    store = ResultsStore(args.folder)
+    if not store.folder.is_dir():
+        raise FileNotFoundError(f"no results folder at {store.folder}")
+    before = len(store.shards())
+    path = store.compact(args.max_rows)
+    rows = len(store.read())
+    print(f"{store.folder}: {before} shard(s) -> {len(store.shards())} ({rows} rows){': ' + path.name if path else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,10 +1,14 @@
-"""The Gradio app against a launched server: handlers through gradio_client, and a real browser.
+"""The Gradio app against a launched server: the API through gradio_client, a load of concurrent
+clients, and a real browser.
 
 The browser test drives Debian's Chromium (/usr/bin/chromium, installed by `make test`) headless
-through Playwright; it is never skipped in CI: without Chromium it fails and says so.
+through Playwright; it is never skipped in CI: without Chromium it fails and says so. The app runs
+with its own empty answer cache and store, and precomputes the default example's default answer.
 """
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,10 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from skipsr import checkpoint
+from media import pattern, write_raw
+from skipsr import checkpoint, speed, store
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+OUTPUTS = ["speed", "lr", "bicubic", "hr", "skip", "noskip", "split", "slider", "heat", "zoom", "pred_overlay",
+           "oracle_overlay", "agreement", "quality", "metrics", "timings", "frame", "summary"]  # the API's (no gr.State)
+SUMMARY_KEYS = ("skip_ratio", "ideal_speedup", "speedup_transformer", "speedup_e2e", "transformer_efficiency",
+                "model_compute_s", "wall_s")
 
 
 def free_port() -> int:
@@ -28,16 +37,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app(tmp_path_factory):
+    """(url, app results folder, answer cache folder, pid) of a launched app."""
     results = tmp_path_factory.mktemp("results")
     if (ROOT / "results").exists():  # the committed curves, copied: app runs must not touch them
         for p in (ROOT / "results").glob("shard-*.parquet"):
             shutil.copy(p, results)
+    app_results, app_cache = tmp_path_factory.mktemp("app-results"), tmp_path_factory.mktemp("app-cache")
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "SKIPSR_RESULTS": str(results),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           "SKIPSR_APP_RESULTS": str(app_results), "SKIPSR_APP_CACHE": str(app_cache),
+           "SKIPSR_APP_PRECOMPUTE": "default", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -46,92 +58,160 @@ def app_url(tmp_path_factory):
                 break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("app exited:\n" + proc.stdout.read())
+                log.seek(0)
+                raise RuntimeError("app exited:\n" + log.read())
             time.sleep(0.5)
     else:
         proc.kill()
         raise RuntimeError("app did not start in 120 s")
-    yield url, results
+    yield url, app_results, app_cache, proc.pid
     proc.terminate()
     proc.wait(timeout=30)
+    assert not list(Path(tempfile.gettempdir()).glob(f"skipsr-app-runs-{proc.pid}")), "run folders left behind"
 
 
-def test_example_end_to_end_through_the_api(app_url):
+def wait_for_cache(folder: Path, timeout_s: float = 600) -> None:
+    """The precompute of the default answer (16 frames at 720p: ~1-2 min here) has landed."""
+    deadline = time.time() + timeout_s
+    while not list(folder.glob("*/answer.json")):
+        assert time.time() < deadline, "the default answer was not precomputed in time"
+        time.sleep(2)
+
+
+def by_name(out) -> dict:
+    return dict(zip(OUTPUTS, out, strict=True))
+
+
+def test_cached_default_answers_at_once_with_a_summary_and_survives_a_load(app):
     from gradio_client import Client
 
-    url, results = app_url
-    client = Client(url, verbose=False)
+    url, app_results, app_cache, pid = app
+    wait_for_cache(app_cache)
+    client = Client(url, verbose=False, download_files=False)
     t0 = time.time()
-    out = client.predict("meadow", None, 4.0, 1, "predicted", 4, 0, "distilled", api_name="/compare")
+    out = by_name(client.predict("bunny", "bicubic", None, "crop", api_name="/compare"))  # the defaults
     elapsed = time.time() - t0
-    skip_video, noskip_video, pair, heat, pred_overlay, oracle_overlay, agreement, timings, speed = out[:9]
-    for v in (skip_video, noskip_video, pred_overlay, oracle_overlay):
-        assert Path(v["video"] if isinstance(v, dict) else v).exists()
-    assert "F1" in agreement and "skipped" in speed.lower() and "PSNR-Y" in speed
-    from skipsr import metrics
+    assert elapsed < 2.0, f"a cached answer took {elapsed:.2f} s"
+    assert "from the cache" in out["speed"]
+    s = out["summary"]
+    for k in SUMMARY_KEYS:
+        assert isinstance(s[k], float), k
+    assert s["transformer_efficiency"] <= speed.MAX_EFFICIENCY and s["speed_reliable"]
+    assert (s["out_w"], s["out_h"], s["frames"]) == (1280, 720, 16)
+    for name in ("bicubic", "noskip", "skip"):
+        assert set(s[name]) == {"psnr_y", "lpips", "dists"} and s[name]["psnr_y"] > 20
+    for view in ("lr", "bicubic", "hr", "skip", "noskip", "split", "pred_overlay", "oracle_overlay"):
+        assert out[view], view
+    assert "F1" in out["agreement"] and "loss**" in out["quality"]
+    assert len(out["zoom"]) == 5  # one crop per view: LR, bicubic, SkipSR, no-skip, ground truth
+    rows = store.ResultsStore(app_results).read()
+    assert len(rows) == 2 and set(rows["origin"]) == {"app"}  # the precompute's two runs, in the app's folder
+    # 20 concurrent clients: each served or refused cleanly, the app alive, its memory bounded
+    res = subprocess.run([sys.executable, "-m", "app.load", url, "--clients", "20", "--pid", str(pid), "--json",
+                          "--timeout", "120"], capture_output=True, text=True, cwd=ROOT, check=False)
+    load = json.loads(res.stdout.strip().splitlines()[-1])
+    assert res.returncode == 0, (load, res.stderr[-2000:])
+    assert load["served"] + load["refused"] == 20 and load["failed"] == 0 and load["alive_after"]
+    assert load["rss_growth_mb"] < 500
 
-    if metrics.perceptual_reason() is None:  # LPIPS / DISTS per output, the skip cost in words
-        assert "LPIPS" in speed and "DISTS" in speed and "loss**" in speed
-    assert {r[0] for r in timings["data"]} >= {"transformer", "compose", "total"}
-    assert elapsed < 60
-    from skipsr.store import ResultsStore
 
-    app_rows = ResultsStore(results).read()
-    app_rows = app_rows[app_rows["origin"] == "app"]
-    assert len(app_rows) == 2 and set(app_rows["mask_source"]) == {"none", "predicted"}  # every run recorded
-    assert all(m.startswith("skipsr-distilled") for m in app_rows["model_id"])  # the model that was picked
-    from skipsr.store import NUMBER_COLUMNS, file_hash
-
-    assert set(NUMBER_COLUMNS) <= set(app_rows.columns) and app_rows["psnr_y_detail"].notna().all()  # one record
-    assert set(app_rows["clip_hash"]) == {file_hash(ROOT / "examples" / "meadow.mp4")}  # the source file, as the sweep
-
-
-def test_bad_upload_gets_a_message_not_a_crash(app_url):
+def test_bad_input_gets_a_message_and_the_app_keeps_serving(app, tmp_path):
     from gradio_client import Client, handle_file
 
-    url, _ = app_url
-    client = Client(url, verbose=False)
-    bad = Path(tempfile.mkdtemp()) / "broken.mp4"
+    url = app[0]
+    client = Client(url, verbose=False, download_files=False)
+    bad = tmp_path / "broken.mp4"
     bad.write_text("this is not a video\n" * 100)
     with pytest.raises(Exception) as e:
-        client.predict(None, handle_file(str(bad)), 4.0, 1, "predicted", 4, 0, "adversarial", api_name="/compare")
+        client.predict(None, "bicubic", handle_file(str(bad)), "crop", api_name="/compare")
     assert "corrupt" in str(e.value) or "not a video" in str(e.value) or "cannot open" in str(e.value)
     with pytest.raises(Exception) as e:
-        client.predict("bikes", None, 4.0, 1, "oracle", 2, 0, "no-such-model", api_name="/compare")
+        client.predict("bikes", "bicubic", None, "crop", 4.0, 1, "oracle", 2, 0, "no-such-model", api_name="/compare")
     assert "no-such-model" in str(e.value)
-    out = client.predict("bikes", None, 4.0, 2, "oracle", 2, 0, "multistep", api_name="/compare")  # still works
-    assert "oracle mask used" in out[6] and "skipped" in out[8].lower()
+    out = by_name(client.predict("meadow", "realistic", None, "crop", 4.0, 1, "oracle", 2, 0, "distilled",
+                                 api_name="/compare"))  # still works; a fresh, uncached run
+    assert "oracle mask used" in out["agreement"] and "skipped" in out["speed"].lower()
+    assert "from the cache" not in out["speed"] and out["summary"]["degradation"] == "realistic"
+    assert out["summary"]["model_compute_s"] > 0
 
 
-def test_browser_runs_an_example_and_shows_everything(app_url):
+def browser_page(p, user_dir):
+    # A fresh user-data dir (Playwright passes it as --user-data-dir) and the project's flags.
+    return p.chromium.launch_persistent_context(
+        user_dir, executable_path=CHROMIUM, headless=True, viewport={"width": 1400, "height": 2400},
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+
+
+def test_browser_every_view_cached_fresh_and_an_oversize_upload(app, tmp_path):
     assert Path(CHROMIUM).exists(), "Debian chromium is required for the browser test (apt-get install chromium)"
     from playwright.sync_api import sync_playwright
 
-    url, _ = app_url
-    user_dir = tempfile.mkdtemp(prefix="chromium-")
+    url, _, app_cache, _ = app
+    wait_for_cache(app_cache)
     with sync_playwright() as p:
-        # A fresh user-data dir (Playwright passes it as --user-data-dir) and the project's flags.
-        browser = p.chromium.launch_persistent_context(
-            user_dir, executable_path=CHROMIUM, headless=True, viewport={"width": 1400, "height": 2000},
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+        browser = browser_page(p, tempfile.mkdtemp(prefix="chromium-"))
         page = browser.new_page()
         page.goto(url, wait_until="load", timeout=60_000)
         page.wait_for_selector("#run", timeout=60_000)
+        # 1. the default example (cached): every view within 2 s of the click
+        t0 = time.time()
         page.locator("#run").click()
-        for elem in ("#skip-video video", "#noskip-video video", "#pred-overlay video", "#oracle-overlay video"):
-            page.wait_for_selector(elem, timeout=120_000)
-        assert "F1" in page.locator("#agreement").inner_text(timeout=30_000)
-        page.get_by_role("tab", name="Curves").click()
-        for plot in ("#plot-cost-lpips", "#plot-cost-psnr", "#plot-pareto", "#plot-skip"):
-            page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=60_000)
-        shot = ROOT / "docs" / "screenshot.png"
+        views = ["#lr-video video", "#bicubic-video video", "#hr-video video", "#skip-video video",
+                 "#noskip-video video", "#split-video video", "#pred-overlay video", "#oracle-overlay video",
+                 "#frame-slider img", "#heatmap img", "#zoom img"]
+        for elem in views:
+            page.wait_for_selector(elem, timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#speed').innerText.includes('from the cache')",
+                               timeout=30_000)
+        cached_s = time.time() - t0
+        assert cached_s < 2.0, f"the cached example took {cached_s:.2f} s in the browser"
+        assert "F1" in page.locator("#agreement").inner_text() and "loss" in page.locator("#quality").inner_text()
+        assert "SkipSR" in page.locator("#metrics").inner_text() and "transformer" in page.locator("#timings").inner_text()
+        assert page.locator("#zoom img").count() == 5
         if os.environ.get("SKIPSR_SCREENSHOT"):
-            shot.parent.mkdir(exist_ok=True)
-            page.wait_for_timeout(1500)  # let plotly finish laying out
-            page.screenshot(path=str(shot.with_name("curves.png")), full_page=True)
-            page.get_by_role("tab", name="Upscale & compare").click()
-            page.screenshot(path=str(shot), full_page=True)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ROOT / "docs" / "screenshot.png"), full_page=True)
+        # picking the slider's sides re-renders the split screen
+        page.locator("#right input").click()
+        page.get_by_role("option", name="ground truth").click()
+        page.wait_for_function("() => [...document.querySelectorAll('#split-video video')].some(v => "
+                               "v.src.includes('split-skip-hr'))", timeout=60_000)
+        # 2. a fresh 16-frame 720p-output run: the videos within 2 x its model compute + 2 s
+        page.locator("#example input").click()
+        page.get_by_role("option", name="altai").click()
+        t0 = time.time()
+        page.locator("#run").click()
+        page.wait_for_function("() => document.querySelector('#speed').innerText.includes('measuring speed')",
+                               timeout=600_000)
+        videos_s = time.time() - t0
+        page.wait_for_function("() => document.querySelector('#speed').innerText.includes('model compute')",
+                               timeout=600_000)
+        speed_text = page.locator("#speed").inner_text()
+        compute_s = float(re.search(r"model compute ([0-9.]+) s", speed_text).group(1))
+        assert videos_s <= 2 * compute_s + 2, (videos_s, compute_s)
+        assert "efficiency" in speed_text and "from the cache" not in speed_text
+        eff = float(re.search(r"efficiency ([0-9.]+)", speed_text).group(1))
+        assert eff <= speed.MAX_EFFICIENCY or "speed not shown" in speed_text
+        page.wait_for_function("() => document.querySelector('#metrics').innerText.includes('SkipSR vs no-skip')",
+                               timeout=600_000)
+        # 3. an oversize upload (640x360 > the 480x270 cap): centre-cropped, and the answer says so
+        big = tmp_path / "big.mp4"
+        write_raw(big, pattern(3, 360, 640))
+        page.locator("#upload input[type=file]").set_input_files(str(big))
+        page.locator("#frames input[type=number]").fill("1")
+        page.locator("#frames input[type=number]").press("Enter")
+        page.wait_for_timeout(1000)  # the upload lands
+        page.locator("#run").click()
+        page.wait_for_function("() => document.querySelector('#speed').innerText.includes('centre-cropped to 480x270')",
+                               timeout=600_000)
+        assert "first 1 of 3 frames" in page.locator("#speed").inner_text()
+        if os.environ.get("SKIPSR_SCREENSHOT"):
+            page.get_by_role("tab", name="Curves").click()
+            for plot in ("#plot-cost-lpips", "#plot-cost-psnr", "#plot-pareto", "#plot-skip"):
+                page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ROOT / "docs" / "curves.png"), full_page=True)
         # picking a model sets steps and tau to its card's defaults
         page.get_by_role("tab", name="Upscale & compare").click()
         page.locator("#model input").click()

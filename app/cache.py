@@ -1,0 +1,91 @@
+"""Answers of the default settings, kept on disk so the first click on an example answers at once.
+
+An entry is a folder named by the hash of everything that decides the output (the weights of the
+model, predictor and fast path, the example file, degradation, tau, steps, mask, frames, seed):
+`answer.json` (app/present.py's answer, its file paths relative), the mp4s and the images of
+frame 0's views (so a cache hit decodes and encodes nothing). It is written to a
+temporary name and renamed, so a half-written entry is never read. `precompute` fills it for
+every example x degradation at the model's defaults in a background thread, the default example
+first; the app's runs and the precompute take turns on the CPU through one lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+from skipsr import paths
+
+log = logging.getLogger("app.cache")
+
+ROOT = Path(os.environ.get("SKIPSR_APP_CACHE", paths.writable("app-cache")))
+FILE_GROUPS = ("videos", "views0")  # the answer's files: {name: path} each (views0: frame 0's images)
+COMPUTE = threading.Lock()  # one model computation at a time (precompute or a visitor's run)
+
+
+def key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def get(k: str) -> dict | None:
+    """The cached answer (video paths absolute), or None."""
+    folder = ROOT / k
+    try:
+        ans = json.loads((folder / "answer.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for group in FILE_GROUPS:
+        ans[group] = {name: str(folder / rel) for name, rel in ans.get(group, {}).items()}
+    if not all(Path(p).exists() for group in FILE_GROUPS for p in ans[group].values()):
+        return None
+    return ans
+
+
+def put(k: str, ans: dict) -> dict:
+    """Store a finished answer (its files copied in); returns it as `get` will."""
+    ROOT.mkdir(parents=True, exist_ok=True)
+    tmp = ROOT / f".tmp-{k}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    stored = dict(ans)
+    for group in FILE_GROUPS:
+        stored[group] = {}
+        for name, path in ans.get(group, {}).items():
+            rel = f"{group}-{name}{Path(path).suffix}"
+            shutil.copy(path, tmp / rel)
+            stored[group][name] = rel
+    (tmp / "answer.json").write_text(json.dumps(stored, default=str))
+    final = ROOT / k
+    if final.exists():  # a concurrent writer finished first: theirs is as good
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.rename(final)
+    return get(k)
+
+
+def size_mb() -> float:
+    return sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file()) / 2**20 if ROOT.exists() else 0.0
+
+
+def precompute(jobs: list[tuple[str, dict]], run) -> threading.Thread:
+    """Start a daemon thread that calls run(**settings) for each (cache key, settings) not cached yet.
+    `run` computes and stores one answer (the app's handler, drained)."""
+
+    def work():
+        for k, settings in jobs:
+            if get(k) is not None:
+                continue
+            try:
+                run(**settings)
+                log.info("cached the default answer of %s", settings)
+            except Exception:  # a failed precompute only means a slower first click
+                log.exception("precompute of %s failed", settings)
+
+    t = threading.Thread(target=work, name="skipsr-precompute", daemon=True)
+    t.start()
+    return t
