@@ -1,16 +1,17 @@
 """Speed benchmark of skip vs no-skip (docs/design.md section 9).
 
-    python -m analysis.bench [--clip HR.mp4] [--frames 8] [--tau T] [--mask predicted|oracle] [--steps N] --json
+    python -m analysis.bench [--clip HR.mp4] [--height 720|1080] [--frames 8] [--tau T] [--mask predicted|oracle] --json
     python -m analysis.bench --memory [--frames-short 30 --frames-long 300]
     python -m analysis.bench ... --results DIR   # also the two runs as store rows (origin "bench")
 
 Skip and no-skip run the same model in the same process by the one speed protocol
-(`skipsr.speed.interleaved`: a warm-up of both, then interleaved rounds; times are medians of
-`--repeats` >= 3). Without --clip a 1280x720-output clip with a known share
-of flat tokens is generated (`skipsr.synth`), so this runs on a fresh machine. The end-to-end time
-is the pipeline call on decoded frames (mask, transformer, compose; file decode/encode excluded).
-Absolute seconds mean something only on this machine in this run: the ratios are what we track.
-"""
+(`skipsr.speed`: a warm-up of both, then interleaved rounds; times are medians of `--repeats` >= 3),
+twice: on the pipeline call on decoded frames (mask, transformer, fast path, compose: `speedup_e2e`)
+and on the upscale command's whole path from file to file (decode, the same, encode:
+`speedup_cli`, `s_per_frame_*`). Without --clip a clip with a known share of flat tokens is
+generated (`skipsr.synth`), so this runs on a fresh machine; --clip takes real content (the HR,
+degraded here), --height resizes it. Absolute seconds mean something only on this machine in this
+run: the ratios are what we track."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import torch
 
 from skipsr import checkpoint, cliutil, degrade, metrics, resize, speed, store
 from skipsr.model import ModelConfig
-from skipsr.pipeline import SkipSRPipeline
+from skipsr.pipeline import ENCODE_PRESET, SkipSRPipeline
 from skipsr.synth import flat_textured_clip
 from skipsr.video import read_video
 
@@ -91,6 +92,105 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
     }
 
 
+def whole_path(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int,
+               seed: int = 0) -> dict:
+    """The upscale command's path, file to file (decode -> predictor -> transformer -> fast path ->
+    compose -> encode; `pipeline.upscale_file`), skip vs no-skip by the same protocol. The LR input is
+    the HR degraded by bicubic x scale and stored losslessly (x264 crf 0), as a user's file would be
+    read. Interpreter start-up and model loading are outside (once per command, whatever tau)."""
+    from skipsr.pipeline import upscale_file
+    from skipsr.video import VideoWriter
+
+    s = pipe.cfg.scale
+    lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
+    hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
+    with tempfile.TemporaryDirectory(prefix="skipsr-bench-") as tmp:
+        lr_path, hr_path = Path(tmp) / "lr.mp4", Path(tmp) / "hr.mp4"
+        with VideoWriter(lr_path, 24, crf=0, preset="ultrafast") as w:
+            w.write(lr)
+        if mask == "oracle":
+            with VideoWriter(hr_path, 24, crf=0, preset="ultrafast") as w:
+                w.write(hr)
+
+        def run(name: str, n: int | None):
+            skip = name == "skip"
+            return upscale_file(pipe, str(lr_path), str(Path(tmp) / f"{name}.mp4"), tau=tau if skip else 0.0,
+                                mask=mask if skip else "none", steps=steps, seed=seed, max_frames=n,
+                                hr=str(hr_path) if (skip and mask == "oracle") else None)
+
+        sp = None
+        for sp in speed.rounds_of(run, repeats, warmup_frames=min(pipe.chunk_frames, len(lr))):
+            pass
+    frames = len(lr)
+    return {"speedup_cli": sp.speedup("total"), "cli_efficiency": sp.speedup("total") / sp.ideal_speedup,
+            "s_per_frame_skip": sp.medians["skip"]["total"] / frames,
+            "s_per_frame_noskip": sp.medians["noskip"]["total"] / frames,
+            **{f"t_cli_{k}_{name}_s": v for name in ("skip", "noskip") for k, v in sp.medians[name].items()}}
+
+
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
+def encode_presets(frames: np.ndarray, fps: float = 24, crf: int = 18) -> list[dict]:
+    """What each x264 preset costs and gives on these frames (the upscale command's encode at its
+    CRF): seconds per frame (median of 3), kB per frame, PSNR-Y of the decoded frames."""
+    from skipsr.video import VideoWriter
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="skipsr-presets-") as tmp:
+        for preset in PRESETS:
+            path = Path(tmp) / f"{preset}.mp4"
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                with VideoWriter(path, fps, crf=crf, preset=preset) as w:
+                    w.write(frames)
+                times.append(time.perf_counter() - t0)
+            out.append({"preset": preset, "s_per_frame": statistics.median(times) / len(frames),
+                        "kb_per_frame": path.stat().st_size / 1024 / len(frames),
+                        "psnr_y": metrics.psnr_y(read_video(path), frames)})
+    return out
+
+
+def precision_check(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int) -> dict:
+    """bf16 autocast against fp32 on the same skip run: the transformer time of each by the speed
+    protocol (rounds alternate, medians) and LPIPS / DISTS / PSNR-Y of each against the HR."""
+    s = pipe.cfg.scale
+    lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
+    hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
+
+    def run(name: str, n: int | None):  # "skip" stands for bf16, "noskip" for fp32 (both skip at tau)
+        pipe.precision = "bf16" if name == "skip" else "fp32"
+        try:
+            return pipe(lr[:n], tau=tau, mask=mask, steps=steps)
+        finally:
+            pipe.precision = "fp32"
+
+    sp = None
+    for sp in speed.rounds_of(run, repeats, warmup_frames=min(4, len(lr))):
+        pass
+    q = {name: metrics.perceptual(v, {"hr": hr})["hr"] for name, v in (("bf16", sp.skip.video), ("fp32", sp.noskip.video))}
+    return {"bf16_speedup_transformer": sp.speedup("transformer"), "bf16_speedup_e2e": sp.speedup("total"),
+            "lpips_fp32": q["fp32"]["lpips"], "lpips_bf16": q["bf16"]["lpips"],
+            "lpips_bf16_minus_fp32": q["bf16"]["lpips"] - q["fp32"]["lpips"] if q["fp32"]["lpips"] is not None else None,
+            "dists_fp32": q["fp32"]["dists"], "dists_bf16": q["bf16"]["dists"],
+            "psnr_y_fp32": metrics.psnr_y(sp.noskip.video, hr), "psnr_y_bf16": metrics.psnr_y(sp.skip.video, hr),
+            "psnr_y_bf16_vs_fp32": metrics.psnr_y(sp.skip.video, sp.noskip.video)}
+
+
+def fit_height(hr: np.ndarray, height: int, scale: int) -> np.ndarray:
+    """HR frames resized (antialiased bicubic) to `height`, the width by the aspect; both sides
+    multiples of 2 x scale (even LR sides)."""
+    t, h, w, _ = hr.shape
+    m = 2 * scale
+    nh, nw = height // m * m, int(round(w * height / h / m)) * m
+    if (nh, nw) == (h, w):
+        return hr
+    x = torch.from_numpy(hr).permute(0, 3, 1, 2).float()
+    y = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
+    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
 def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr: np.ndarray) -> list[dict]:
     """The bench's no-skip and skip runs as store rows (medians of the timed repeats)."""
     base = {"origin": "bench", "card": pipe.card, "predictor_card": pipe.predictor_card, "scale": pipe.cfg.scale,
@@ -147,7 +247,7 @@ def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str
                 raise RuntimeError(res.stderr[-2000:])
             out[n] = json.loads(res.stdout.strip().splitlines()[-1])
     return {"short": out[frames_short], "long": out[frames_long],
-            "peak_ratio_long_over_short": out[frames_long]["peak_rss_mb"] / out[frames_short]["peak_rss_mb"]}
+            "rss_ratio": out[frames_long]["peak_rss_mb"] / out[frames_short]["peak_rss_mb"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +260,10 @@ def _main(argv: list[str] | None) -> int:
     cliutil.add_frames(ap, default=8)
     cliutil.add_tau(ap)
     cliutil.add_mask(ap, choices=("predicted", "oracle"))
+    ap.add_argument("--height", type=int, choices=(540, 720, 1080, 1440, 2160),
+                    help="HR height: the clip resized to it (aspect kept); default: the clip's own (generated: 720)")
+    ap.add_argument("--no-whole-path", dest="whole_path_off", action="store_true",
+                    help="time only the pipeline call, not also the upscale path from file to file (speedup_cli)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--flat-share", type=float, default=0.6)
     checkpoint.add_model_args(ap)
@@ -167,6 +271,11 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens, or 'none' for "
                     "bicubic (default: the one the model card names, else bicubic)")
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the transformer's arithmetic")
+    ap.add_argument("--precision-check", action="store_true",
+                    help="bf16 autocast vs fp32 instead: transformer speed-up and LPIPS / DISTS / PSNR-Y of each")
+    ap.add_argument("--presets", action="store_true",
+                    help="x264 presets on the clip's HR frames instead: seconds, size and PSNR-Y per frame")
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
     ap.add_argument("--no-quality", action="store_true", help="skip LPIPS / DISTS (PSNR-Y only)")
@@ -178,23 +287,44 @@ def _main(argv: list[str] | None) -> int:
         raise cliutil.BadInput(f"--repeats must be >= {speed.MIN_REPEATS} (medians of at least {speed.MIN_REPEATS} runs)")
     cliutil.check_taus(args.tau)
     cliutil.check_files([args.clip], "clip")
-    if args.memory:
+    if args.results and (args.precision_check or args.presets or args.memory):
+        raise cliutil.BadInput("--results stores the skip / no-skip runs of the speed bench, not the other checks")
+    if args.presets:
+        hr = read_video(args.clip, max_frames=args.frames) if args.clip else flat_textured_clip(
+            args.frames, 720, 1280, ModelConfig.token_px, args.flat_share)[0]
+        out = {"clip": Path(args.clip).name if args.clip else "synthetic-720p", "out_w": int(hr.shape[2]),
+               "out_h": int(hr.shape[1]), "presets": encode_presets(hr), "chosen": ENCODE_PRESET}
+    elif args.memory:
         out = memory(args.frames_short, args.frames_long, args.tau if args.tau is not None else 4.0, args.checkpoint)
     else:
+        cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
+        pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
+                                              chunk_frames=max(16, args.frames), fastpath=args.fastpath,
+                                              precision=args.precision)
         if args.clip:
             hr = read_video(args.clip, max_frames=args.frames)
             clip_id = Path(args.clip).name
+            source_size = (int(hr.shape[2]), int(hr.shape[1]))
+            if args.height:
+                hr = fit_height(hr, args.height, pipe.cfg.scale)
         else:
-            hr, textured = flat_textured_clip(args.frames, 720, 1280, ModelConfig.token_px, args.flat_share)
-            clip_id = f"synthetic-720p-flat{args.flat_share:g}"
-        cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
-        pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
-                                              chunk_frames=max(16, args.frames), fastpath=args.fastpath)
+            height = args.height or 720
+            hr, textured = flat_textured_clip(args.frames, height, height * 16 // 9 // 16 * 16, ModelConfig.token_px,
+                                              args.flat_share)
+            clip_id = f"synthetic-{height}p-flat{args.flat_share:g}"
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
-        out = {"clip": clip_id, "model": pipe.card.get("id"), **store.environment(),
-               **bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality)}
+        out = {"clip": clip_id, "model": pipe.card.get("id"), "precision": args.precision, **store.environment()}
+        if args.precision_check:
+            out.update(precision_check(hr, pipe, tau, args.mask, steps, args.repeats), tau=tau, frames=len(hr))
+            args.whole_path_off = True
+        else:
+            out.update(bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality))
+        if not args.whole_path_off:
+            out.update(whole_path(hr, pipe, tau, args.mask, steps, args.repeats))
         if not args.clip:
             out["generated_flat_share"] = float(1 - textured.mean())
+        elif args.height:
+            out["clip_size"] = source_size
         if args.results:
             clip_hash = store.file_hash(args.clip) if args.clip else store.array_hash(hr)
             store.ResultsStore(args.results).append(store_rows(out, pipe, clip_id.rsplit(".", 1)[0], clip_hash, hr))

@@ -105,8 +105,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         probe(args.hr)
     elif args.mask == "oracle":
         raise cliutil.BadInput("--mask oracle needs the ground truth: pass --hr HR_VIDEO")
+    if args.engine == "ray":
+        return _upscale_ray(args, info)
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, device=args.device,
-                                          load_predictor=args.mask == "predicted", chunk_frames=args.chunk_frames)
+                                          load_predictor=args.mask == "predicted", chunk_frames=args.chunk_frames,
+                                          precision=args.precision)
     tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
     if pipe.cfg.scale != args.scale:
         raise cliutil.BadInput(f"the checkpoint is a x{pipe.cfg.scale} model, --scale {args.scale} was asked")
@@ -123,6 +126,31 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {args.output}: {res.frames} frames {res.out_w}x{res.out_h}, skipped "
               f"{100 * res.skip_ratio:.1f}% of {res.n_tokens} tokens in {res.timings['total']:.1f} s")
+    return 0
+
+
+def _upscale_ray(args: argparse.Namespace, info) -> int:
+    from tqdm import tqdm
+
+    from skipsr.ray_engine import upscale_ray
+
+    if args.hr or args.mask == "oracle":
+        raise cliutil.BadInput("--engine ray runs the predicted mask (or none); the oracle needs --hr: run locally")
+    if args.device != "cpu" or args.precision != "fp32":
+        raise cliutil.BadInput("--engine ray runs fp32 on the workers' CPUs; --device / --precision are for the "
+                               "local engine")
+    if args.workers is not None and args.workers < 1:
+        raise cliutil.BadInput("--workers must be >= 1")
+    total = min(info.frames, args.frames or info.frames) or None
+    with tqdm(total=total, unit="frame", desc="upscale (ray)", disable=args.json or None) as bar:
+        out = upscale_ray(args.input, args.output, model=args.checkpoint, predictor=args.predictor, tau=args.tau,
+                          mask=args.mask, steps=args.steps, seed=args.seed, chunk_frames=args.chunk_frames,
+                          max_frames=args.frames, address=args.address, workers=args.workers, progress=bar.update)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"wrote {args.output}: {out['frames']} frames {out['out_w']}x{out['out_h']} on {out['workers']} Ray "
+              f"workers, skipped {100 * out['skip_ratio']:.1f}% of tokens in {out['wall_s']:.1f} s")
     return 0
 
 
@@ -234,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     cliutil.add_frames(u)
     u.add_argument("--chunk-frames", type=int, default=16)
     u.add_argument("--device", default="cpu")
+    u.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: the transformer under bfloat16 autocast (README 'Speed': what it costs and gains)")
+    u.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: temporal windows as Ray tasks on every worker of a cluster (skipsr/ray_engine.py)")
+    u.add_argument("--address", help="the Ray cluster's address (default: a local ray.init with this machine's CPUs)")
+    u.add_argument("--workers", type=int, help="Ray actors (default: one per CPU of the cluster)")
     cliutil.add_json(u)
     u.set_defaults(func=cmd_upscale)
     for name, (_, text) in DELEGATED.items():  # listed in --help; main() hands them their arguments

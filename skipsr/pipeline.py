@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 MASK_SOURCES = ("predicted", "oracle", "none")
 STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode")
 RESIDUAL_BASES = ("bicubic", "fastpath")  # what the transformer's residual is added to on kept tokens
+PRECISIONS = ("fp32", "bf16")
+ENCODE_PRESET = "veryfast"  # x264 preset of upscale_file (measured: README "Speed", issue 17)
 
 
 @dataclass
@@ -100,14 +102,18 @@ class SkipSRPipeline:
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
                  predictor_card: dict | None = None, fastpath: FastPath | None = None,
                  residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str | None = None,
-                 mask_guard: float | None = None):
+                 mask_guard: float | None = None, precision: str = "fp32"):
         """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
         paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
         (what the models were trained with) or to the fast path's output; oracle: the oracle mask's
         score (masks.py): "paper" (HR detail) or "fastpath" (the HR's error against what a skipped
         token shows: the fast path, or bicubic without one; None: the model card's `oracle`, else the
         predictor card's, else "paper"); mask_guard: the predicted mask's neighbourhood guard
-        (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0)."""
+        (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0); precision:
+        "bf16" runs the transformer under bfloat16 autocast (README "Speed": measured cost and gain)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         from skipsr import checkpoint
 
         if residual_base not in RESIDUAL_BASES or (residual_base == "fastpath" and fastpath is None):
@@ -237,7 +243,8 @@ class SkipSRPipeline:
             lr_b = lr[None]  # (1, T', 3, h', w')
 
             def denoise(xt: torch.Tensor, t_now: float) -> torch.Tensor:
-                return self.model(lr_b, xt, torch.full((1,), t_now, device=dev), prep)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                    return self.model(lr_b, xt, torch.full((1,), t_now, device=dev), prep).float()
 
             residual = diffusion.sample_euler(denoise, x, diffusion.schedule(steps, self.shift)) if tokens.n else x
         with _Timer(timings, "compose"):
@@ -329,10 +336,8 @@ class SkipSRPipeline:
             stats["n_kept"] += n_kept
             stats["waste"].append(waste)
             with _Timer(stats["timings"], "encode"):
-                if tail is not None:  # linear cross-fade over the overlap frames
-                    k = tail.shape[0]
-                    wgt = torch.arange(1, k + 1, dtype=torch.float32).view(k, 1, 1, 1) / (k + 1)
-                    out[:k] = ((1 - wgt) * tail.float() + wgt * out[:k].float()).round_().to(torch.uint8)
+                if tail is not None:
+                    crossfade(tail, out)
                 keep_tail = ov if n_frames == tc else 0
                 done = n_frames - keep_tail
                 emitted = out[:done].cpu().numpy()
@@ -358,6 +363,17 @@ class SkipSRPipeline:
             yield from process(len(lr_buf))
         elif tail is not None:
             yield tail.cpu().numpy()
+
+    def run_window(self, lr_frames: np.ndarray, start: int, tau: float | None = None, mask: str = "predicted",
+                   steps: int | None = None, seed: int = 0) -> tuple[np.ndarray, int, int, dict]:
+        """One temporal window as `run_stream` computes it (frames from `start` of the video: the
+        noise is seeded by position): (HR uint8 frames, n_tokens, n_kept, timings). The Ray engine's
+        unit of work."""
+        tau, steps = self.resolve(tau, steps)
+        timings: dict[str, float] = {}
+        out, _, n_tok, n_kept, _ = self._run_tiled(lr_frames, None, tau, mask, steps, seed, timings,
+                                                   start // self.cfg.pt)
+        return out.cpu().numpy(), n_tok, n_kept, timings
 
     def __call__(self, video: np.ndarray, tau: float | None = None, mask: str = "predicted", steps: int | None = None,
                  seed: int = 0, hr: np.ndarray | None = None) -> SkipSRResult:
@@ -386,6 +402,27 @@ class SkipSRPipeline:
                             padding_waste=float(np.mean(stats["waste"])) if stats["waste"] else 0.0)
 
 
+def crossfade(tail: torch.Tensor, out: torch.Tensor) -> None:
+    """Linear cross-fade of a window's first k frames (in place) with the previous window's last k
+    (`tail`), both uint8 (k / n, H, W, 3): the overlap of temporal windows."""
+    k = tail.shape[0]
+    wgt = torch.arange(1, k + 1, dtype=torch.float32).view(k, 1, 1, 1) / (k + 1)
+    out[:k] = ((1 - wgt) * tail.float() + wgt * out[:k].float()).round_().to(torch.uint8)
+
+
+def windows(total: int, chunk_frames: int, overlap_frames: int) -> list[tuple[int, int]]:
+    """(first frame, frames) of the temporal windows `run_stream` processes a `total`-frame video in:
+    full windows every chunk - overlap frames, then the rest when it holds more than the overlap."""
+    out, start = [], 0
+    while start + chunk_frames <= total:
+        out.append((start, chunk_frames))
+        start += chunk_frames - overlap_frames
+    rest = total - start
+    if rest > (overlap_frames if out else 0):
+        out.append((start, rest))
+    return out
+
+
 class _TimedIter:
     """Wraps an iterator and adds the time spent in next() to timings[stage]."""
 
@@ -408,25 +445,29 @@ def upscale_file(pipe: SkipSRPipeline, src: str, dst: str, tau: float | None = N
     Memory is bounded by one chunk of frames whatever the length. Returns the result without the
     video (`video=None`); timings include file decode and encode.
     """
+    from skipsr.background import BackgroundWriter, prefetch
     from skipsr.video import VideoWriter, iter_chunks, probe
 
     info = probe(src)
     io_t: dict[str, float] = {}
     t0 = time.perf_counter()
     stats: dict = {}
-    lr_iter = _TimedIter(iter_chunks(src, chunk_frames=pipe.chunk_frames, max_frames=max_frames), io_t, "decode")
+    # decode and encode run in background threads (bounded queues): "decode" / "encode" time the waits
+    lr_iter = _TimedIter(prefetch(iter_chunks(src, chunk_frames=pipe.chunk_frames, max_frames=max_frames)), io_t,
+                         "decode")
     # The HR is read for evaluation only (oracle mask): its decode time counts as "oracle".
     hr_iter = _TimedIter(iter_chunks(hr, chunk_frames=pipe.chunk_frames, max_frames=max_frames), io_t, "oracle") if hr else None
-    writer = VideoWriter(dst, info.fps, audio_from=src)
+    writer = VideoWriter(dst, info.fps, audio_from=src, preset=ENCODE_PRESET)
+    encoder = BackgroundWriter(writer)
     try:
         for frames in pipe.run_stream(lr_iter, hr_iter, tau, mask, steps, seed, stats, progress):
             with _Timer(io_t, "encode"):
-                writer.write(frames)
+                encoder.write(frames)
     except BaseException:
-        writer.__exit__(*sys.exc_info())  # drops the partial file
+        encoder.__exit__(*sys.exc_info())  # drops the partial file
         raise
     with _Timer(io_t, "encode"):
-        writer.close()
+        encoder.close()
     for k, v in io_t.items():
         stats["timings"][k] = stats["timings"].get(k, 0.0) + v
     total = time.perf_counter() - t0 - stats["timings"].get("oracle", 0.0)

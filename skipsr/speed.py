@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,32 +76,44 @@ def interleaved(pipe: SkipSRPipeline, lr: np.ndarray, *, tau: float, mask: str, 
 
 def rounds(pipe: SkipSRPipeline, lr: np.ndarray, *, tau: float, mask: str, steps: int, seed: int = 0,
            hr: np.ndarray | None = None, repeats: int = MIN_REPEATS, warmup_frames: int | None = None) -> Iterator[Speed]:
-    """The protocol, yielding a `Speed` after each timed round (medians over the rounds so far; the
-    last one, `rounds == repeats`, is the measurement). `hr`: the ground truth, given to the skip runs
-    (the oracle mask needs it; with the predicted mask the pipeline computes the oracle mask beside it,
-    timed apart, not in "total"). Warm-up: both runs once on the first `warmup_frames` frames (None: the whole clip),
-    untimed. A caller may show the first round's outputs while the other rounds run: time spent
-    between yields is in no figure."""
+    """The protocol on the pipeline call, yielding a `Speed` after each timed round (medians over the
+    rounds so far; the last one, `rounds == repeats`, is the measurement). `hr`: the ground truth,
+    given to the skip runs (the oracle mask needs it; with the predicted mask the pipeline computes
+    the oracle mask beside it, timed apart, not in "total"). Warm-up: both runs once on the first
+    `warmup_frames` frames (None: the whole clip), untimed. A caller may show the first round's
+    outputs while the other rounds run: time spent between yields is in no figure."""
+
+    def run(name: str, n: int | None) -> SkipSRResult:
+        skip = name == "skip"
+        return pipe(lr[:n], tau=tau if skip else 0.0, mask=mask if skip else "none", steps=steps, seed=seed,
+                    hr=hr[:n] if (skip and hr is not None) else None)
+
+    wn = None if warmup_frames is None else max(pipe.cfg.pt, warmup_frames - warmup_frames % pipe.cfg.pt)
+    yield from rounds_of(run, repeats, wn)
+
+
+def rounds_of(run: Callable[[str, int | None], SkipSRResult], repeats: int = MIN_REPEATS,
+              warmup_frames: int | None = None) -> Iterator[Speed]:
+    """The protocol on any run: run(name, n_frames) does the "skip" or "noskip" run on the first
+    n_frames frames (None: all) and returns a result with per-stage `timings` (the pipeline call,
+    or `pipeline.upscale_file`, the whole path from file to file)."""
     if repeats < MIN_REPEATS:
         raise ValueError(f"repeats must be >= {MIN_REPEATS} (medians of at least {MIN_REPEATS} runs)")
-    compute = 0.0  # wall seconds inside pipeline calls
+    compute = 0.0  # wall seconds inside the runs
 
-    def run(name: str, n: int | None = None) -> SkipSRResult:
+    def timed(name: str, n: int | None = None) -> SkipSRResult:
         nonlocal compute
-        skip = name == "skip"
         t0 = time.perf_counter()
-        res = pipe(lr[:n], tau=tau if skip else 0.0, mask=mask if skip else "none", steps=steps, seed=seed,
-                   hr=hr[:n] if (skip and hr is not None) else None)
+        res = run(name, n)
         compute += time.perf_counter() - t0
         return res
 
-    wn = None if warmup_frames is None else max(pipe.cfg.pt, warmup_frames - warmup_frames % pipe.cfg.pt)
     for name in ("skip", "noskip"):
-        run(name, wn)
+        timed(name, warmup_frames)
     runs: dict[str, list[SkipSRResult]] = {"skip": [], "noskip": []}
     for i in range(repeats):
         for name in ("skip", "noskip") if i % 2 == 0 else ("noskip", "skip"):
-            runs[name].append(run(name))
+            runs[name].append(timed(name))
         medians = {name: {stage: statistics.median(r.timings[stage] for r in rs) for stage in rs[0].timings}
                    for name, rs in runs.items()}
         yield Speed(skip=runs["skip"][-1], noskip=runs["noskip"][-1], medians=medians, rounds=i + 1,

@@ -160,8 +160,73 @@ def test_bench_command_reports_ratios():
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     for key in ("skip_ratio", "ideal_speedup", "speedup_transformer", "transformer_efficiency", "speedup_e2e",
-                "t_e2e_noskip_s", "t_e2e_skip_s", "frames", "out_w", "out_h", "tau"):
+                "speedup_cli", "s_per_frame_skip", "s_per_frame_noskip", "t_e2e_noskip_s", "t_e2e_skip_s", "frames",
+                "out_w", "out_h", "tau"):
         assert key in out
     assert (out["out_w"], out["out_h"], out["frames"]) == (1280, 720, 2)
     assert 0.5 < out["skip_ratio"] < 0.7
     assert out["ideal_speedup"] == pytest.approx(1 / (1 - out["skip_ratio"]))
+    # the whole path (file to file) does the transformer's work and more: it is slower per frame
+    assert out["s_per_frame_noskip"] * 2 >= out["t_e2e_noskip_s"] and out["t_cli_encode_skip_s"] >= 0
+
+
+def test_bench_takes_a_clip_at_a_height(tmp_path):
+    clip = tmp_path / "hr.mp4"
+    write_raw(clip, pattern(2, 180, 320))
+    res = run_cli("-m", "analysis.bench", "--clip", clip, "--height", 540, "--frames", 2, "--no-quality",
+                  "--no-whole-path", "--model", "distilled", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["out_w"], out["out_h"]) == (960, 536) and out["clip_size"] == [320, 180]  # sides: multiples of 8
+    assert "speedup_cli" not in out
+
+
+def test_bf16_autocast_runs_close_to_fp32():
+    lr, _ = lr_hr(t=2)
+    model = tiny_model(CFG)
+    fp32 = SkipSRPipeline(model)(lr, tau=4, mask="none", steps=1)
+    bf16 = SkipSRPipeline(model, precision="bf16")(lr, tau=4, mask="none", steps=1)
+    from skipsr.metrics import psnr_y
+
+    assert 30 < psnr_y(bf16.video, fp32.video) < 99  # rounded differently, and close
+    with pytest.raises(ValueError, match="precision"):
+        SkipSRPipeline(model, precision="fp8")
+
+
+def test_windows_cover_the_video_as_run_stream_does():
+    from skipsr.pipeline import windows
+
+    assert windows(20, 8, 2) == [(0, 8), (6, 8), (12, 8)]  # the last 2 frames are the third window's
+    assert windows(23, 8, 2) == [(0, 8), (6, 8), (12, 8), (18, 5)]
+    assert windows(5, 8, 2) == [(0, 5)] and windows(8, 8, 2) == [(0, 8)]
+
+
+def test_ray_engine_equals_the_local_stream_bit_for_bit(tmp_path, tiny_checkpoint):
+    """Each window on a Ray actor (1 torch thread), cross-faded by the driver: the frames equal the
+    local run_stream's at the same thread count, and the command writes the same frame count."""
+    from skipsr.ray_engine import ray_frames
+
+    lr = pattern(21, 24, 32)
+    src = tmp_path / "lr.mp4"
+    write_raw(src, lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pipe = SkipSRPipeline.from_pretrained(str(tiny_checkpoint), load_predictor=False, chunk_frames=8)
+        from skipsr.video import iter_chunks
+
+        local = np.concatenate(list(pipe.run_stream(iter_chunks(str(src), chunk_frames=5), None, 4.0, "none", 1, 3)))
+    finally:
+        torch.set_num_threads(threads)
+    stats = {}
+    remote = np.concatenate(list(ray_frames(str(src), model=str(tiny_checkpoint), tau=4.0, mask="none", steps=1,
+                                            seed=3, chunk_frames=8, workers=2, stats=stats)))
+    assert remote.shape == local.shape == (21, 96, 128, 3)
+    assert np.array_equal(remote, local)
+    assert stats["windows"] == 4 and stats["workers"] == 2 and stats["frames"] == 21  # (0,8) (6,8) (12,8) (18,3)
+    res = run_cli("-m", "skipsr", "upscale", src, tmp_path / "out.mp4", "--engine", "ray", "--model", tiny_checkpoint,
+                  "--mask", "none", "--chunk-frames", 8, "--workers", 2, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["frames"] == 21 and probe(tmp_path / "out.mp4").frames == 21
+    bad = run_cli("-m", "skipsr", "upscale", src, tmp_path / "o2.mp4", "--engine", "ray", "--mask", "oracle")
+    assert bad.returncode == 2 and "oracle" in bad.stderr
