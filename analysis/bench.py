@@ -220,6 +220,9 @@ def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr
 
 MEMORY_SCRIPT = """
 import json, resource, sys
+from skipsr.heap import bound_heap
+if sys.argv[6] == "1":
+    bound_heap()
 from skipsr.pipeline import SkipSRPipeline, upscale_file
 pipe = SkipSRPipeline.from_pretrained(sys.argv[4] or None, load_predictor=False, chunk_frames=8)
 res = upscale_file(pipe, sys.argv[1], sys.argv[2], tau=float(sys.argv[3]), mask="oracle", hr=sys.argv[5])
@@ -228,7 +231,8 @@ print(json.dumps({"frames": res.frames, "peak_rss_mb": resource.getrusage(resour
 """
 
 
-def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str | None) -> dict:
+def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str | None,
+           bounded: bool = False) -> dict:
     """Peak RSS of streaming a 720p-output upscale of a short and a long clip, each in a fresh process."""
     from skipsr.video import VideoWriter
 
@@ -238,16 +242,18 @@ def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str
             hr_path, lr_path = Path(tmp) / f"hr{n}.mp4", Path(tmp) / f"lr{n}.mp4"
             with VideoWriter(hr_path, 24, preset="ultrafast") as whr, VideoWriter(lr_path, 24, preset="ultrafast") as wlr:
                 for t0 in range(0, n, 10):  # generated in pieces: the bench itself stays small
-                    hr, _ = flat_textured_clip(min(10, n - t0), 720, 1280, ModelConfig.token_px, seed=t0)
+                    # the long clip repeats the short one's content: what is measured is length, not content
+                    hr, _ = flat_textured_clip(min(10, n - t0), 720, 1280, ModelConfig.token_px, seed=t0 % frames_short)
                     whr.write(hr)
                     wlr.write(resize.to_uint8(degrade.bicubic(resize.to_float(hr), 4)))
             res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(lr_path), str(Path(tmp) / f"o{n}.mp4"),
-                                  str(tau), checkpoint_path or "", str(hr_path)], capture_output=True, text=True)
+                                  str(tau), checkpoint_path or "", str(hr_path), "1" if bounded else "0"],
+                                 capture_output=True, text=True, check=False)
             if res.returncode:
                 raise RuntimeError(res.stderr[-2000:])
             out[n] = json.loads(res.stdout.strip().splitlines()[-1])
     return {"short": out[frames_short], "long": out[frames_long],
-            "rss_ratio": out[frames_long]["peak_rss_mb"] / out[frames_short]["peak_rss_mb"]}
+            "rss_ratio": out[frames_long]["peak_rss_mb"] / out[frames_short]["peak_rss_mb"], "bounded_memory": bounded}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,13 +277,15 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens, or 'none' for "
                     "bicubic (default: the one the model card names, else bicubic)")
     ap.add_argument("--memory", action="store_true", help="peak-memory check instead (short vs long clip)")
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the transformer's arithmetic")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                    help="the transformer's arithmetic (auto: bf16 where native, as `upscale` runs)")
     ap.add_argument("--precision-check", action="store_true",
                     help="bf16 autocast vs fp32 instead: transformer speed-up and LPIPS / DISTS / PSNR-Y of each")
     ap.add_argument("--presets", action="store_true",
                     help="x264 presets on the clip's HR frames instead: seconds, size and PSNR-Y per frame")
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
+    ap.add_argument("--bounded-memory", action="store_true", help="with --memory: glibc heap bounded (skipsr.heap)")
     ap.add_argument("--no-quality", action="store_true", help="skip LPIPS / DISTS (PSNR-Y only)")
     cliutil.add_results(ap, help="also write the no-skip and skip runs as store rows into this folder")
     cliutil.add_json(ap)
@@ -295,7 +303,8 @@ def _main(argv: list[str] | None) -> int:
         out = {"clip": Path(args.clip).name if args.clip else "synthetic-720p", "out_w": int(hr.shape[2]),
                "out_h": int(hr.shape[1]), "presets": encode_presets(hr), "chosen": ENCODE_PRESET}
     elif args.memory:
-        out = memory(args.frames_short, args.frames_long, args.tau if args.tau is not None else 4.0, args.checkpoint)
+        out = memory(args.frames_short, args.frames_long, args.tau if args.tau is not None else 4.0, args.checkpoint,
+                     args.bounded_memory)
     else:
         cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
@@ -313,7 +322,7 @@ def _main(argv: list[str] | None) -> int:
                                               args.flat_share)
             clip_id = f"synthetic-{height}p-flat{args.flat_share:g}"
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
-        out = {"clip": clip_id, "model": pipe.card.get("id"), "precision": args.precision, **store.environment()}
+        out = {"clip": clip_id, "model": pipe.card.get("id"), "precision": pipe.precision, **store.environment()}
         if args.precision_check:
             out.update(precision_check(hr, pipe, tau, args.mask, steps, args.repeats), tau=tau, frames=len(hr))
             args.whole_path_off = True

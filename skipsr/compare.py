@@ -344,7 +344,8 @@ def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.WARNING)
     cliutil.check_taus(args.tau)
     cliutil.check_files([args.upload], "upload")
-    pipe = SkipSRPipeline.from_pretrained(args.checkpoint, load_predictor=args.mask == "predicted")
+    pipe = SkipSRPipeline.from_pretrained(args.checkpoint or checkpoint.APP_MODEL,  # the app's model by default
+                                          load_predictor=args.mask == "predicted")
     t0 = time.perf_counter()
     if args.upload:
         source = upload_source(args.upload, args.frames, args.fit)

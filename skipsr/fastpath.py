@@ -56,5 +56,5 @@ class FastPath(nn.Module):
         caller has it) plus the residual."""
         base = resize.up_u8(lr_u8, self.cfg.scale) if base is None else base  # (T, sh, sw, 3) uint8
         lr = lr_u8.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, h, w)
-        res = self.residual(lr).permute(0, 2, 3, 1)  # (T, sh, sw, 3)
+        res = self.residual(lr).float().permute(0, 2, 3, 1)  # (T, sh, sw, 3); float also under bf16 autocast
         return (base.float() + 255.0 * res).round_().clamp_(0, 255).to(torch.uint8)

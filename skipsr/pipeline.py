@@ -110,10 +110,13 @@ class SkipSRPipeline:
         token shows: the fast path, or bicubic without one; None: the model card's `oracle`, else the
         predictor card's, else "paper"); mask_guard: the predicted mask's neighbourhood guard
         (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0); precision:
-        "bf16" runs the transformer under bfloat16 autocast (README "Speed": measured cost and gain)."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.precision = precision
+        "bf16" runs the transformer and the fast path under bfloat16 autocast (README "Speed":
+        measured cost and gain),
+        "auto" bf16 where the device has it natively (`native_bf16`), else fp32."""
+        if precision not in (*PRECISIONS, "auto"):
+            raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
+        self.device = torch.device(device)
+        self.precision = native_bf16(self.device) if precision == "auto" else precision
         from skipsr import checkpoint
 
         if residual_base not in RESIDUAL_BASES or (residual_base == "fastpath" and fastpath is None):
@@ -140,7 +143,6 @@ class SkipSRPipeline:
         if predictor is not None and (predictor.cfg.scale, predictor.cfg.token_px) != (model.cfg.scale, model.cfg.token_px):
             raise ValueError(f"the predictor's token geometry (x{predictor.cfg.scale}, {predictor.cfg.token_px} px) is not "
                              f"the model's (x{model.cfg.scale}, {model.cfg.token_px} px)")
-        self.device = torch.device(device)
         self.cfg = model.cfg
         self.chunk_frames, self.overlap_frames, self.shift = chunk_frames, overlap_frames, shift
         self.tile_lr_px, self.tile_overlap_lr_px = tile_lr_px, tile_overlap_lr_px
@@ -186,7 +188,10 @@ class SkipSRPipeline:
         """What a skipped token shows: (T, h, w, 3) uint8 LR -> (T, H, W, 3) uint8, the fast path's output
         (bicubic without one). `bicubic`: the LR's 8-bit bicubic upsample when the caller has it."""
         bicubic = resize.up_u8(lr_u8, self.cfg.scale) if bicubic is None else bicubic
-        return bicubic if self.fastpath is None else self.fastpath.upscale_u8(lr_u8, bicubic)
+        if self.fastpath is None:
+            return bicubic
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self.fastpath.upscale_u8(lr_u8, bicubic)
 
     def oracle_scores(self, hr: torch.Tensor, lr_u8: torch.Tensor) -> torch.Tensor:
         """The oracle's detail scores (Tg, Hg, Wg) of an HR chunk (T, 3, H, W) in [0, 1] (its LR: lr_u8)."""
@@ -400,6 +405,18 @@ class SkipSRPipeline:
         return SkipSRResult(video=video, skip=cat("skip"), pred_skip=cat("pred"), oracle_skip=cat("oracle"),
                             n_tokens=stats["n_tokens"], n_kept=stats["n_kept"], timings=timings,
                             padding_waste=float(np.mean(stats["waste"])) if stats["waste"] else 0.0)
+
+
+def native_bf16(device: torch.device) -> str:
+    """"bf16" where the device computes bfloat16 natively (a CPU with AVX512-BF16 or AMX, a CUDA
+    GPU that supports it), else "fp32": what precision "auto" picks."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return "fp32"
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
 def crossfade(tail: torch.Tensor, out: torch.Tensor) -> None:

@@ -46,9 +46,10 @@ class WindowWorker:
     """A Ray actor: one pipeline, loaded once, upscaling windows of a file."""
 
     def __init__(self, model: str | None, predictor: str | None, fastpath: str | None, chunk_frames: int,
-                 threads: int = 1):
+                 precision: str = "fp32", threads: int = 1):
         torch.set_num_threads(threads)
-        self.pipe = SkipSRPipeline.from_pretrained(model, predictor, fastpath=fastpath, chunk_frames=chunk_frames)
+        self.pipe = SkipSRPipeline.from_pretrained(model, predictor, fastpath=fastpath, chunk_frames=chunk_frames,
+                                                   precision=precision)
 
     def run(self, src: str, start: int, n: int, tau: float, mask: str, steps: int, seed: int):
         t0 = time.perf_counter()
@@ -72,11 +73,12 @@ def upscale_ray(src: str, dst: str, *, progress=None, **kw) -> dict:
 def ray_frames(src: str, *, model: str | None = None, predictor: str | None = None, fastpath: str | None = None,
                tau: float | None = None, mask: str = "predicted", steps: int | None = None, seed: int = 0,
                chunk_frames: int = 16, max_frames: int | None = None, address: str | None = None,
-               workers: int | None = None, stats: dict | None = None):
+               workers: int | None = None, precision: str = "fp32", stats: dict | None = None):
     """Yield the HR frames (n, H, W, 3) uint8 of `src` in order, computed on a Ray cluster (`address`;
-    None: a local `ray.init` with this machine's CPUs) by `workers` actors (default: one per CPU).
-    `stats` receives {"frames", "windows", "workers", "skip_ratio", "n_tokens", "n_kept", "wall_s",
-    "window_s" (summed task seconds), "tau", "out_w", "out_h"}."""
+    None: a local `ray.init` with this machine's CPUs) by `workers` actors (default: one per CPU) in
+    `precision` (fp32, bf16; auto: native where the worker has it). `stats` receives {"frames",
+    "windows", "workers", "skip_ratio", "n_tokens", "n_kept", "wall_s", "window_s" (summed task
+    seconds), "tau", "out_w", "out_h"}."""
     import ray
 
     if mask == "oracle":
@@ -93,7 +95,7 @@ def ray_frames(src: str, *, model: str | None = None, predictor: str | None = No
     total = min(info.frames, max_frames) if max_frames else info.frames
     plan = windows(total, chunk_frames, local.overlap_frames)
     actor = ray.remote(num_cpus=1)(WindowWorker)
-    actors = [actor.remote(model, predictor, fastpath, chunk_frames) for _ in range(n_workers)]
+    actors = [actor.remote(model, predictor, fastpath, chunk_frames, precision) for _ in range(n_workers)]
     t0 = time.perf_counter()
     pending: deque = deque()
 

@@ -230,3 +230,8 @@ def test_ray_engine_equals_the_local_stream_bit_for_bit(tmp_path, tiny_checkpoin
     assert json.loads(res.stdout)["frames"] == 21 and probe(tmp_path / "out.mp4").frames == 21
     bad = run_cli("-m", "skipsr", "upscale", src, tmp_path / "o2.mp4", "--engine", "ray", "--mask", "oracle")
     assert bad.returncode == 2 and "oracle" in bad.stderr
+
+
+def test_bounded_heap_sets_glibc_malloc_options():
+    res = run_cli("-c", "from skipsr.heap import bound_heap; print(bound_heap())")
+    assert res.returncode == 0 and res.stdout.strip() == "True", res.stderr
