@@ -166,8 +166,9 @@ def test_bench_command_reports_ratios():
     assert (out["out_w"], out["out_h"], out["frames"]) == (1280, 720, 2)
     assert 0.5 < out["skip_ratio"] < 0.7
     assert out["ideal_speedup"] == pytest.approx(1 / (1 - out["skip_ratio"]))
-    # the whole path (file to file) does the transformer's work and more: it is slower per frame
-    assert out["s_per_frame_noskip"] * 2 >= out["t_e2e_noskip_s"] and out["t_cli_encode_skip_s"] >= 0
+    # the whole path (file to file) does the pipeline's work and more, partly overlapped: not much faster
+    assert out["s_per_frame_noskip"] * out["frames"] >= 0.8 * out["t_e2e_noskip_s"]
+    assert out["t_cli_transformer_noskip_s"] > 0 and out["t_cli_encode_skip_s"] >= 0
 
 
 def test_bench_takes_a_clip_at_a_height(tmp_path):
