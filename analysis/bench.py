@@ -186,9 +186,7 @@ def fit_height(hr: np.ndarray, height: int, scale: int) -> np.ndarray:
     nh, nw = height // m * m, int(round(w * height / h / m)) * m
     if (nh, nw) == (h, w):
         return hr
-    x = torch.from_numpy(hr).permute(0, 3, 1, 2).float()
-    y = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
-    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return resize.resize_u8(hr, nh, nw)
 
 
 def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr: np.ndarray) -> list[dict]:

@@ -195,6 +195,17 @@ def split_video(state: dict | None, left: str, right: str):
     return views.encode({f"split-{a}-{b}": frames}, new_run_dir(), probe(vids[a]).fps)[f"split-{a}-{b}"]
 
 
+def curve_highlight(ans: dict) -> dict:
+    """The run's point on the Curves tab (the keys analysis.plots marks): tau, skip ratio, speed-up,
+    seconds, the skip output's quality and its cost against no-skip."""
+    s = ans["summary"]
+    t_total = next((r["SkipSR (s)"] for r in ans["timings"] if r["stage"] == "total"), None)
+    verdict = s.get("verdict") or {}
+    return {"tau": s["tau"], "skip_ratio": s["skip_ratio"], "speedup": s["speedup_e2e"], "t_total_s": t_total,
+            "t_per_frame_s": t_total / max(s["frames"], 1) if t_total is not None else None, **s["skip"],
+            "lpips_rise": verdict.get("lpips_rise"), "psnr_y_drop_db": verdict.get("psnr_y_drop_db")}
+
+
 def run_comparison(example, degradation, upload, fit, tau, steps, mask, frames, seed, model_name=None,
                    left="SkipSR", right="bicubic", zx=0.5, zy=0.5):
     """Upscale & compare (the `compare` API): yields every output as the answer grows; the last output
@@ -214,8 +225,7 @@ def run_comparison(example, degradation, upload, fit, tau, steps, mask, frames, 
                 videos = tuple(gr.skip() for _ in range(11))
             done = ans["stage"] == "done"
             s = ans["summary"]
-            highlight = {"tau": s["tau"], "skip_ratio": s["skip_ratio"], "speedup": s["speedup_e2e"],
-                         "lpips": s["skip"]["lpips"], "psnr_y": s["skip"]["psnr_y"]} if done else gr.skip()
+            highlight = curve_highlight(ans) if done else gr.skip()
             yield (ans["speed_md"] + ("  \n*(answered from the cache of default settings)*" if ans.get("cached") else ""),
                    *videos, ans["agreement_md"], ans["quality_md"],
                    pd.DataFrame(ans["metrics"], columns=["output", "psnr_y", "lpips", "dists"]),

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from skipsr import cliutil, masks, measure, metrics, resize, speed, store, views
 from skipsr.pipeline import SkipSRPipeline
@@ -125,10 +124,7 @@ def fit_lr(lr: np.ndarray, fit: str) -> tuple[np.ndarray, str | None]:
         return np.ascontiguousarray(lr[:, y0: y0 + ch, x0: x0 + cw]), f"{what}: centre-cropped to {cw}x{ch}"
     s = np.sqrt(MAX_LR[0] * MAX_LR[1] / (h * w))
     nh, nw = int(h * s) // 2 * 2, int(w * s) // 2 * 2
-    x = torch.from_numpy(lr).permute(0, 3, 1, 2).float()
-    y = F.interpolate(x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
-    out = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-    return out, f"{what}: downscaled to {nw}x{nh}"
+    return resize.resize_u8(lr, nh, nw), f"{what}: downscaled to {nw}x{nh}"
 
 
 def check_lr(lr: np.ndarray) -> None:

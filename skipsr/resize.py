@@ -55,6 +55,13 @@ def up_u8(frames: torch.Tensor, scale: int) -> torch.Tensor:
     return y.permute(0, 2, 3, 1)  # (T, H, W, 3) uint8
 
 
+def resize_u8(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, h, w, 3) uint8 -> (T, height, width, 3) uint8: antialiased bicubic, rounded."""
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()  # (T, 3, h, w)
+    y = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
 def pad_frames_u8(frames: np.ndarray, multiple: int, time_multiple: int = 1) -> np.ndarray:
     """(T, h, w, 3) uint8 -> padded to multiples (reflect, edge for tiny frames; last frame repeated)."""
     t, h, w, _ = frames.shape
