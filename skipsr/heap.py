@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -18,14 +19,28 @@ log = logging.getLogger(__name__)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # mallopt parameters (malloc.h)
 
 
+@functools.cache
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        return None
+
+
+def trim_heap() -> bool:
+    """Hand the heap's free pages back to the system (glibc `malloc_trim(0)`): called after each
+    streamed window, it keeps fragmentation from accumulating as resident memory. True when pages
+    were released; False when none were or the C library has no malloc_trim."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    return bool(trim(0)) if trim is not None else False
+
+
 def bound_heap(threshold_bytes: int = 4 << 20, arenas: int = 2) -> bool:
     """Fix glibc's mmap and trim thresholds at `threshold_bytes` and its arenas at `arenas` for the
     rest of the process. False (and nothing changed) where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         log.warning("no glibc mallopt here: the heap is left as it is")
         return False
     ok = all(mallopt(p, v) == 1 for p, v in ((M_MMAP_THRESHOLD, threshold_bytes), (M_TRIM_THRESHOLD, threshold_bytes),

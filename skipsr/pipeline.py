@@ -23,11 +23,11 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from skipsr import diffusion, masks, resize, tiling
+from skipsr import diffusion, heap, masks, resize, tiling
 from skipsr.model import SkipSRNet
 from skipsr.fastpath import FastPath
 from skipsr.predictor import MaskPredictor
-from skipsr.tokens import TokenSet, gather_cl, scatter_cl
+from skipsr.tokens import TokenSet, add_residual_u8
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +261,7 @@ class SkipSRPipeline:
         with _Timer(timings, "compose"):
             if tokens.n:  # kept tokens: base + residual, in 8 bit
                 source = canvas if self.residual_base == "fastpath" else bicubic
-                base = gather_cl(source, tokens, cfg.token_px, cfg.pt).float()  # (N, pt, 16, 16, 3)
-                res = residual.view(tokens.n, cfg.pt, 3, cfg.token_px, cfg.token_px).permute(0, 1, 3, 4, 2)
-                scatter_cl(canvas, (base + 255.0 * res).round_().clamp_(0, 255).to(torch.uint8), tokens,
-                           cfg.token_px, cfg.pt)
+                add_residual_u8(canvas, source, residual, tokens, cfg.token_px, cfg.pt)  # canvas[kept] = source + res
             out = self.decode(canvas[0, :t, :H, :W])  # (T, H, W, 3) uint8
         waste = float(np.mean([p.padding_waste for p in prep["plans"]])) if tokens.n else 0.0
         return out, (skip, pred, oracle), tokens.n_total, tokens.n, waste
@@ -349,6 +346,8 @@ class SkipSRPipeline:
                 tail = out[done:] if keep_tail else None
             lr_buf, hr_buf = lr_buf[done:], hr_buf[done:]
             frame0 += done
+            del out, skip, pred, oracle
+            heap.trim_heap()  # the window's freed tensors go back to the system: memory stays flat in length
             first = False
             if progress is not None:
                 progress(done)

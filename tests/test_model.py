@@ -6,7 +6,7 @@ import torch
 from models import TINY, tiny_model
 from skipsr.model import ModelConfig, SkipSRNet
 from skipsr.rope import apply_rope, rope_angles
-from skipsr.tokens import TokenSet, gather, gather_cl, scatter_add, scatter_cl
+from skipsr.tokens import TokenSet, add_residual_u8, gather, scatter_add
 from skipsr.windows import WindowPlan, shift_for, window_ids
 
 def random_inputs(keep: torch.Tensor, cfg=TINY, seed=0):
@@ -147,9 +147,17 @@ def test_gather_scatter_round_trip():
     scatter_add(canvas, blocks, tokens, 16, pt=2)
     m = keep.repeat_interleave(2, 1).repeat_interleave(16, 2).repeat_interleave(16, 3)[:, :, None]
     torch.testing.assert_close(canvas, video * m)
-    cl = video.permute(0, 1, 3, 4, 2).contiguous()
-    out = scatter_cl(torch.zeros_like(cl), gather_cl(cl, tokens, 16, 2), tokens, 16, 2)
-    torch.testing.assert_close(out.permute(0, 1, 4, 2, 3), video * m)
+    # the uint8 compose: kept tokens become source + 255 * residual (rounded, clamped), the rest keep canvas
+    source = (video * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()  # (B, T, H, W, 3)
+    canvas = torch.full_like(source, 7)
+    residual = torch.randn(tokens.n, 6, 16, 16, generator=g) * 0.1  # (N, pt*3, p, p)
+    add_residual_u8(canvas, source, residual, tokens, 16, pt=2, chunk=3)  # chunks smaller than N
+    want = torch.full_like(source, 7)
+    for (b, t, y, x), r in zip(tokens.pos.tolist(), residual):
+        blk = (slice(2 * t, 2 * t + 2), slice(16 * y, 16 * y + 16), slice(16 * x, 16 * x + 16))
+        r = r.view(2, 3, 16, 16).permute(0, 2, 3, 1)  # (pt, p, p, 3)
+        want[b][blk] = (source[b][blk].float() + 255 * r).round().clamp(0, 255).to(torch.uint8)
+    assert (residual.abs() * 255 > 1).any() and torch.equal(canvas, want)
     halo = gather(video[:, :2], TokenSet.from_keep(torch.ones(2, 2, 2, 3, dtype=torch.bool)), 16, halo=2)
     assert halo.shape == (24, 3, 20, 20)
     torch.testing.assert_close(halo[0, :, 2:18, 2:18], video[0, 0, :, :16, :16])
