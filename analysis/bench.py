@@ -30,7 +30,8 @@ import torch
 
 from skipsr import checkpoint, cliutil, degrade, metrics, resize, speed, store
 from skipsr.model import ModelConfig
-from skipsr.pipeline import ENCODE_PRESET, SkipSRPipeline
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.streaming import ENCODE_PRESET
 from skipsr.synth import flat_textured_clip
 from skipsr.video import read_video
 
@@ -95,10 +96,10 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
 def whole_path(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int,
                seed: int = 0) -> dict:
     """The upscale command's path, file to file (decode -> predictor -> transformer -> fast path ->
-    compose -> encode; `pipeline.upscale_file`), skip vs no-skip by the same protocol. The LR input is
+    compose -> encode; `streaming.upscale_file`), skip vs no-skip by the same protocol. The LR input is
     the HR degraded by bicubic x scale and stored losslessly (x264 crf 0), as a user's file would be
     read. Interpreter start-up and model loading are outside (once per command, whatever tau)."""
-    from skipsr.pipeline import upscale_file
+    from skipsr.streaming import upscale_file
     from skipsr.video import VideoWriter
 
     s = pipe.cfg.scale
@@ -221,7 +222,8 @@ import json, resource, sys
 from skipsr.heap import bound_heap
 if sys.argv[6] == "1":
     bound_heap()
-from skipsr.pipeline import SkipSRPipeline, upscale_file
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.streaming import upscale_file
 pipe = SkipSRPipeline.from_pretrained(sys.argv[4] or None, load_predictor=False, chunk_frames=8)
 res = upscale_file(pipe, sys.argv[1], sys.argv[2], tau=float(sys.argv[3]), mask="oracle", hr=sys.argv[5])
 print(json.dumps({"frames": res.frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -98,7 +98,8 @@ def cmd_degrade(args: argparse.Namespace) -> int:
 def cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from skipsr.pipeline import SkipSRPipeline, upscale_file
+    from skipsr.pipeline import SkipSRPipeline
+    from skipsr.streaming import upscale_file
 
     info = probe(args.input)  # bad input fails here, before any model loads
     if args.hr:

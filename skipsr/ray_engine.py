@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr.pipeline import ENCODE_PRESET, SkipSRPipeline, crossfade, windows
+from skipsr.pipeline import SkipSRPipeline, crossfade, windows
+from skipsr.streaming import ENCODE_PRESET
 from skipsr.video import VideoWriter, iter_chunks, probe
 
 log = logging.getLogger("skipsr.ray_engine")

@@ -96,7 +96,7 @@ def rounds_of(run: Callable[[str, int | None], SkipSRResult], repeats: int = MIN
               warmup_frames: int | None = None) -> Iterator[Speed]:
     """The protocol on any run: run(name, n_frames) does the "skip" or "noskip" run on the first
     n_frames frames (None: all) and returns a result with per-stage `timings` (the pipeline call,
-    or `pipeline.upscale_file`, the whole path from file to file)."""
+    or `streaming.upscale_file`, the whole path from file to file)."""
     if repeats < MIN_REPEATS:
         raise ValueError(f"repeats must be >= {MIN_REPEATS} (medians of at least {MIN_REPEATS} runs)")
     compute = 0.0  # wall seconds inside the runs

@@ -11,7 +11,8 @@ import torch
 
 from media import pattern, write_raw
 from skipsr import degrade, diffusion, resize
-from skipsr.pipeline import SkipSRPipeline, upscale_file
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.streaming import upscale_file
 from skipsr.predictor import MaskPredictor
 from skipsr.video import probe
 from models import TINY as CFG
