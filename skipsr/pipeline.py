@@ -25,6 +25,7 @@ import torch
 from skipsr import diffusion, heap, masks, resize, tiling
 from skipsr.model import SkipSRNet
 from skipsr.fastpath import FastPath
+from skipsr.grain import add_grain
 from skipsr.predictor import MaskPredictor
 from skipsr.tokens import TokenSet, add_residual_u8
 
@@ -100,14 +101,15 @@ class SkipSRPipeline:
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
                  predictor_card: dict | None = None, fastpath: FastPath | None = None,
                  residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str | None = None,
-                 mask_guard: float | None = None, precision: str = "fp32"):
+                 mask_guard: float | None = None, precision: str = "fp32", grain: float | None = None):
         """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
         paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
         (what the models were trained with) or to the fast path's output; oracle: the oracle mask's
         score (masks.py): "paper" (HR detail) or "fastpath" (the HR's error against what a skipped
         token shows: the fast path, or bicubic without one; None: the model card's `oracle`, else the
         predictor card's, else "paper"); mask_guard: the predicted mask's neighbourhood guard
-        (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0); precision:
+        (`predictor.neighbourhood_guard`; None: the model card's `mask_guard`, else 0); grain: skipped
+        tokens get grain at RMS grain x their detail score (grain.py; None: the card's `grain`, else 0); precision:
         "bf16" runs the transformer and the fast path under bfloat16 autocast (README "Speed":
         measured cost and gain),
         "auto" bf16 where the device has it natively (`native_bf16`), else fp32."""
@@ -136,6 +138,9 @@ class SkipSRPipeline:
         self.mask_guard = float(self.card.get("mask_guard", 0.0) if mask_guard is None else mask_guard)
         if not 0.0 <= self.mask_guard <= 1.0:
             raise ValueError(f"mask_guard must be in [0, 1], got {self.mask_guard}")
+        self.grain = float(self.card.get("grain", 0.0) if grain is None else grain)
+        if not 0.0 <= self.grain <= 4.0:
+            raise ValueError(f"grain must be in [0, 4] (a multiple of the detail score), got {self.grain}")
         self.model = model.to(device).eval()
         self.predictor = predictor.to(device).eval() if predictor is not None else None
         if predictor is not None and (predictor.cfg.scale, predictor.cfg.token_px) != (model.cfg.scale, model.cfg.token_px):
@@ -201,22 +206,24 @@ class SkipSRPipeline:
 
     def _skip_mask(self, lr: torch.Tensor, lr_u8: torch.Tensor, hr: torch.Tensor | None, tau: float, mask: str,
                    timings) -> tuple:
-        """Returns (skip used, predicted skip or None, oracle skip or None), each (Tg, Hg, Wg) bool."""
+        """Returns (skip used, predicted skip or None, oracle skip or None), each (Tg, Hg, Wg) bool, and
+        the detail scores behind the mask used (Tg, Hg, Wg) float (None for mask="none")."""
         cfg = self.cfg
         grid = masks.token_grid(lr.shape[0], lr.shape[2] * cfg.scale, lr.shape[3] * cfg.scale, cfg.token_px, cfg.pt)
-        pred = oracle = None
+        pred = oracle = d_pred = d_oracle = None
         if mask == "predicted":
             if self.predictor is None:
                 raise ValueError("mask='predicted' needs a mask predictor; load one or use mask='oracle'/'none'")
             with _Timer(timings, "predictor"), torch.no_grad():
-                pred = self.predictor.skip_mask(lr, tau, self.mask_guard)
+                pred, d_pred = self.predictor.skip_and_detail(lr, tau, self.mask_guard)
         if hr is not None:  # evaluation only (it reads the HR): timed apart and left out of the total
             with _Timer(timings, "oracle"):
-                oracle = masks.oracle_mask(self.oracle_scores(hr, lr_u8), tau)
+                d_oracle = self.oracle_scores(hr, lr_u8)
+                oracle = masks.oracle_mask(d_oracle, tau)
         if mask == "oracle" and oracle is None:
             raise ValueError("mask='oracle' needs the HR video (hr=...)")
         used = {"predicted": pred, "oracle": oracle, "none": torch.zeros(grid, dtype=torch.bool)}[mask]
-        return used, pred, oracle
+        return used, pred, oracle, {"predicted": d_pred, "oracle": d_oracle, "none": None}[mask]
 
     @torch.no_grad()
     def _run_chunk(self, lr_frames: np.ndarray, hr_frames: np.ndarray | None, tau: float, mask: str,
@@ -238,7 +245,7 @@ class SkipSRPipeline:
                     raise ValueError(f"HR frames {hr_frames.shape[2]}x{hr_frames.shape[1]} are smaller than "
                                      f"{cfg.scale} x the LR ({w}x{h})")
                 hr = resize.to_float(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt), dev)
-        skip, pred, oracle = self._skip_mask(lr, lr_u8, hr, tau, mask, timings)
+        skip, pred, oracle, detail = self._skip_mask(lr, lr_u8, hr, tau, mask, timings)
         with _Timer(timings, "transformer"):
             tokens = TokenSet.from_keep(~skip)
             prep = self.model.prepare(tokens)
@@ -260,6 +267,12 @@ class SkipSRPipeline:
             if tokens.n:  # kept tokens: base + residual, in 8 bit
                 source = canvas if self.residual_base == "fastpath" else bicubic
                 add_residual_u8(canvas, source, residual, tokens, cfg.token_px, cfg.pt)  # canvas[kept] = source + res
+        if self.grain > 0 and tokens.n < tokens.n_total:  # skipped tokens get the grain they lack (grain.py)
+            with _Timer(timings, "fastpath"):
+                amp = self.grain * detail.to(dev) * skip.to(dev)  # (Tg, Hg, Wg) grain RMS, 0 on kept tokens
+                add_grain(canvas[0], amp, cfg.token_px, cfg.pt, (origin[0] * cfg.pt, origin[1] * cfg.token_px,
+                                                                 origin[2] * cfg.token_px), cfg.scale, seed)
+        with _Timer(timings, "compose"):
             out = self.decode(canvas[0, :t, :H, :W])  # (T, H, W, 3) uint8
         waste = float(np.mean([p.padding_waste for p in prep["plans"]])) if tokens.n else 0.0
         return out, (skip, pred, oracle), tokens.n_total, tokens.n, waste

@@ -77,10 +77,16 @@ class MaskPredictor(nn.Module):
     @torch.no_grad()
     def skip_mask(self, lr: torch.Tensor, tau_rmse: float, guard: float = 0.0) -> torch.Tensor:
         """(Tg, Hg, Wg) bool: True where the predicted detail score (after the neighbourhood guard) is below tau."""
+        return self.skip_and_detail(lr, tau_rmse, guard)[0]
+
+    @torch.no_grad()
+    def skip_and_detail(self, lr: torch.Tensor, tau_rmse: float, guard: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(skip mask, predicted detail score d_hat in 8-bit RMSE units), each (Tg, Hg, Wg), from one run."""
+        grid = (lr.shape[0] // self.cfg.pt, lr.shape[2] // self.p, lr.shape[3] // self.p)
         if tau_rmse <= 0:  # skips nothing: no need to run the network
-            grid = (lr.shape[0] // self.cfg.pt, lr.shape[2] // self.p, lr.shape[3] // self.p)
-            return torch.zeros(grid, dtype=torch.bool)
-        return neighbourhood_guard(self.forward(lr), guard) < torch.log1p(torch.tensor(float(tau_rmse)))
+            return torch.zeros(grid, dtype=torch.bool), torch.zeros(grid)
+        y = self.forward(lr)  # (Tg, Hg, Wg) log1p(d_hat)
+        return neighbourhood_guard(y, guard) < torch.log1p(torch.tensor(float(tau_rmse))), torch.expm1(y)
 
 
 def neighbourhood_guard(y: torch.Tensor, guard: float) -> torch.Tensor:

@@ -1,0 +1,61 @@
+"""Grain for skipped tokens (skipsr/grain.py): its spectrum, its amplitude, and that it is fixed by position."""
+
+import numpy as np
+import pytest
+import torch
+
+from models import TINY, tiny_model
+from skipsr import grain, masks, resize
+from skipsr.pipeline import SkipSRPipeline
+
+
+def test_tile_is_unit_rms_detail_above_the_lr_nyquist():
+    tile = grain.grain_tile(4)  # (TILE, TILE, 3)
+    assert tile.shape == (grain.TILE, grain.TILE, 3)
+    assert float(tile.pow(2).mean().sqrt()) == pytest.approx(1.0, abs=1e-4)
+    x = tile.permute(2, 0, 1)[None]  # (1, 3, TILE, TILE)
+    low = resize.up(resize.down(x, 4), 4)
+    assert float(low.pow(2).mean().sqrt()) < 0.2  # almost nothing is left below the LR's Nyquist
+    # the oracle's detail score of grain at RMS a is about a: it is the detail the score measures
+    d = masks.detail_scores((0.5 + 3.0 / 255 * x).clamp(0, 1), 4, 16)
+    assert float(d.mean()) == pytest.approx(3.0, rel=0.15)
+
+
+def test_grain_amplitude_and_kept_tokens_untouched():
+    canvas = torch.full((2, 64, 64, 3), 128, dtype=torch.uint8)
+    amp = torch.zeros(2, 4, 4)
+    amp[:, :2] = 4.0  # top half skipped, grain RMS 4 levels
+    out = grain.add_grain(canvas.clone(), amp, 16, 1, (0, 0, 0), 4)
+    assert torch.equal(out[:, 32:], canvas[:, 32:])  # amplitude 0: unchanged
+    inner = out[:, 4:20, 4:60].float() - 128  # away from the fade at the border
+    assert float(inner.pow(2).mean().sqrt()) == pytest.approx(4.0, rel=0.15)
+
+
+def test_grain_is_fixed_by_absolute_position():
+    """Chunks, windows and tiles of one video get the same grain: split it in time and space."""
+    canvas = torch.full((4, 64, 96, 3), 100, dtype=torch.uint8)
+    amp = torch.full((4, 4, 6), 2.5)
+    whole = grain.add_grain(canvas.clone(), amp, 16, 1, (10, 0, 0), 4, seed=3)
+    part = grain.add_grain(canvas[2:, :, 48:].clone(), amp[2:, :, 3:], 16, 1, (12, 0, 48), 4, seed=3)
+    assert torch.equal(part[:, 8:-8, 8:-8], whole[2:, 8:-8, 56:-8])  # the bilinear fade at a part's edge aside
+    assert not torch.equal(whole[0], whole[1])  # frames differ
+    other = grain.add_grain(canvas.clone(), amp, 16, 1, (10, 0, 0), 4, seed=4)
+    assert not torch.equal(other, whole)
+
+
+def test_pipeline_grain_changes_skipped_tokens_only():
+    g = np.random.default_rng(0)
+    lr = np.full((4, 16, 24, 3), 120, np.uint8)
+    lr[:, :8] = g.integers(0, 255, (4, 8, 24, 3))  # top: detail (kept); bottom: flat (skipped)
+    hr = resize.to_uint8(resize.up(resize.to_float(lr), 4))  # (T, 64, 96, 3)
+    hr[:, 32:] = np.clip(hr[:, 32:] + g.normal(0, 1.5, hr[:, 32:].shape).round(), 0, 255)  # faint grain: d < tau
+    model = tiny_model(TINY)
+    base = SkipSRPipeline(model)(lr, tau=4.0, mask="oracle", hr=hr)
+    grainy = SkipSRPipeline(model, grain=1.0)(lr, tau=4.0, mask="oracle", hr=hr)
+    skip = masks.mask_to_pixels(base.skip, 4, 64, 96, 16).numpy()  # (T, H, W)
+    assert skip[:, 48:].all() and not skip[:, :32].any()
+    assert np.array_equal(base.video[~skip], grainy.video[~skip])
+    added = grainy.video[:, 52:60, 8:88].astype(float) - base.video[:, 52:60, 8:88]  # inside skipped tokens
+    assert 0.8 < np.sqrt((added**2).mean()) < 2.5  # about the HR's own grain (RMS 1.5 on top of the upsample)
+    with pytest.raises(ValueError, match="grain"):
+        SkipSRPipeline(model, grain=-1.0)
