@@ -11,9 +11,11 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut
 DISTILL_ARGS := --steps 500
 ADV_ARGS := --steps 300 --adv-weight 0.002
 # issue 15: the one-step model fine-tuned on top of the fast path, with a perceptual term, at the taus it runs at
-ADV_FT_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-weight 0.05 --lr 5e-5 \
+ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perceptual-weight 0.05 --lr 5e-5 \
 	--tau-max 4 --steps 1200 --save-every 100 --val-every 200 --threads 1
 TAUS := 0.5 1 1.5 2 3 4 6
+# the shipped fast path (issue 15): twice the width of the one the adversarial fine-tune saw (runs/fastpath)
+FASTPATH_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1
 
@@ -81,9 +83,10 @@ train: data
 	$(PY) -m skipsr.train.adversarial --run runs/adversarial --init distilled $(ADV_ARGS)
 	cp runs/adversarial/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial/model.json checkpoints/skipsr_adversarial_cpu.json
 	$(PY) -m skipsr.train.fastpath --run runs/fastpath --steps 6000 --threads 1
-	cp runs/fastpath/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath/model.json checkpoints/fastpath_cpu.json
 	$(PY) -m skipsr.train.adversarial --run runs/adversarial_fp --init adversarial $(ADV_FT_ARGS)
 	cp runs/adversarial_fp/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_fp/model.json checkpoints/skipsr_adversarial_cpu.json
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 $(FASTPATH_ARGS)
+	cp runs/fastpath_c32/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c32/model.json checkpoints/fastpath_cpu.json
 	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
 # Validation numbers of the shipped models, written into their model cards.

@@ -11,10 +11,12 @@ the grain from its statistics).
 
     tile (TILE, TILE, 3): white noise n, minus up_s(down_s(n)), scaled to unit RMS (seeded, periodic)
     amp (Tg, Hg, Wg) = strength * d_hat on skipped tokens, 0 on kept ones
-    frame t: canvas += bilinear(amp[t // pt]) * tile[(y + dy_t) % TILE, (x + dx_t) % TILE]
+    token (t, y, x), frame f of it: pixels += amp[t, y, x] * the tile's token-sized block at
+        ((y + by_f) mod TILE/16, (x + bx_f) mod TILE/16)
 
-The tile is read at absolute pixel positions with an offset hashed from the absolute frame index,
-so chunks, windows and spatial tiles of one video see the same grain, and a run is deterministic.
+The tile is read at absolute token positions with a block offset hashed from the absolute frame
+index, so chunks, windows and spatial tiles of one video see the same grain, and a run is
+deterministic. Work and memory are O(skipped tokens): kept tokens are never read or written.
 """
 
 from __future__ import annotations
@@ -41,36 +43,35 @@ def grain_tile(scale: int, seed: int = 0) -> torch.Tensor:
     return high[0].permute(1, 2, 0).contiguous()
 
 
-def frame_offset(frame: int, seed: int) -> tuple[int, int]:
-    """(dy, dx) in [0, TILE) for an absolute frame index: a 32-bit integer hash (splitmix-style)."""
+def frame_offset(frame: int, seed: int, blocks: int) -> tuple[int, int]:
+    """(by, bx) in [0, blocks) for an absolute frame index: a 32-bit integer hash (splitmix-style)."""
     h = (frame * 0x9E3779B1 + seed * 0x85EBCA77 + 0x27D4EB2F) & 0xFFFFFFFF
     for mult in (0x7FEB352D, 0x846CA68B):
         h ^= h >> 16
         h = (h * mult) & 0xFFFFFFFF
     h ^= h >> 16
-    return (h & 0xFFFF) % TILE, (h >> 16) % TILE
+    return (h & 0xFFFF) % blocks, (h >> 16) % blocks
 
 
-def add_grain(canvas: torch.Tensor, amp: torch.Tensor, token: int, pt: int, origin_px: tuple[int, int, int],
-              scale: int, seed: int = 0) -> torch.Tensor:
-    """Add grain to uint8 frames in place and return them.
+def add_grain(canvas: torch.Tensor, amp: torch.Tensor, token: int, pt: int, origin: tuple[int, int, int],
+              scale: int, seed: int = 0, chunk: int = 2048) -> torch.Tensor:
+    """Add grain to the tokens of uint8 frames where `amp` > 0, in place, and return the frames.
 
-    canvas: (T, H, W, 3) uint8, H and W multiples of `token`; amp: (T/pt, H/token, W/token) grain RMS
-    in 8-bit units (0 where nothing is added); origin_px: (frame, y, x) of canvas[0, 0, 0] in the
-    whole video (absolute positions fix the grain).
+    canvas: (T, H, W, 3) uint8 with T = Tg pt, H = Hg token, W = Wg token; amp: (Tg, Hg, Wg) grain RMS
+    in 8-bit units; origin: the (t, y, x) token of canvas[0, 0, 0] in the whole video's token grid.
     """
-    t, h, w, _ = canvas.shape
-    tile = grain_tile(scale, seed).to(canvas.device)
-    f0, y0, x0 = origin_px
-    rows = torch.arange(y0, y0 + h, device=canvas.device)
-    cols = torch.arange(x0, x0 + w, device=canvas.device)
-    for i in range(t):
-        a = amp[i // pt]  # (Hg, Wg)
-        if not bool((a > 0).any()):
-            continue
-        a_px = F.interpolate(a[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]  # (H, W)
-        a_px *= (a > 0).repeat_interleave(token, 0).repeat_interleave(token, 1)  # kept tokens stay as computed
-        dy, dx = frame_offset(f0 + i, seed)
-        noise = tile[((rows + dy) % TILE)[:, None], ((cols + dx) % TILE)[None, :]]  # (H, W, 3)
-        canvas[i] = noise.mul_(a_px[..., None]).add_(canvas[i]).round_().clamp_(0, 255)
+    t, h, w, c = canvas.shape
+    nb = TILE // token  # tile blocks per side
+    tile = grain_tile(scale, seed).to(canvas.device).view(nb, token, nb, token * c)  # (by, row, bx, token*C)
+    blocks = canvas.view(t // pt, pt, h // token, token, w // token, token * c)  # (Tg, pt, Hg, row, Wg, token*C)
+    pos = (amp > 0).nonzero()  # (N, 3) tokens that get grain
+    for f in range(pt):
+        offsets = torch.tensor([frame_offset((origin[0] + i) * pt + f, seed, nb) for i in range(t // pt)],
+                               device=canvas.device)  # (Tg, 2)
+        for s in range(0, pos.shape[0], chunk):
+            ti, yi, xi = pos[s : s + chunk].unbind(1)
+            by = (yi + origin[1] + offsets[ti, 0]) % nb
+            bx = (xi + origin[2] + offsets[ti, 1]) % nb
+            noise = tile[by, :, bx, :] * amp[ti, yi, xi][:, None, None]  # (n, token, token*C)
+            blocks[ti, f, yi, :, xi, :] = noise.add_(blocks[ti, f, yi, :, xi, :]).round_().clamp_(0, 255).to(torch.uint8)
     return canvas

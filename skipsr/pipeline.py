@@ -270,8 +270,7 @@ class SkipSRPipeline:
         if self.grain > 0 and tokens.n < tokens.n_total:  # skipped tokens get the grain they lack (grain.py)
             with _Timer(timings, "fastpath"):
                 amp = self.grain * detail.to(dev) * skip.to(dev)  # (Tg, Hg, Wg) grain RMS, 0 on kept tokens
-                add_grain(canvas[0], amp, cfg.token_px, cfg.pt, (origin[0] * cfg.pt, origin[1] * cfg.token_px,
-                                                                 origin[2] * cfg.token_px), cfg.scale, seed)
+                add_grain(canvas[0], amp, cfg.token_px, cfg.pt, origin, cfg.scale, seed)
         with _Timer(timings, "compose"):
             out = self.decode(canvas[0, :t, :H, :W])  # (T, H, W, 3) uint8
         waste = float(np.mean([p.padding_waste for p in prep["plans"]])) if tokens.n else 0.0

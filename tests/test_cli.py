@@ -112,7 +112,8 @@ def test_every_command_says_bad_input_in_one_line_with_exit_code_2(tmp_path):
     ]
     negative_tau = [["mask", clip, "--tau", -1], ["upscale", clip, tmp_path / "o.mp4", "--tau", -1],
                     ["evaluate", "--tau", -1], ["bench", "--tau", -1], ["sweep", "--clips", clip, "--tau", -1]]
-    for args in missing + negative_tau:
+    bad_settings = [["evaluate", "--grain", -1], ["evaluate", "--split", "train", "--write-card"]]
+    for args in missing + negative_tau + bad_settings:
         res = run(*args)
         assert _one_line_error(res), (args, res.returncode, res.stderr[-2000:])
     assert "not found" in run("mask", nope).stderr and ">= 0" in run("bench", "--tau", -1).stderr
