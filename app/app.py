@@ -83,7 +83,8 @@ def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, 
     cards = [pipe.card, pipe.predictor_card, pipe.fastpath_card or {}]
     return cache.key({"weights": [c.get("weights_sha256_16", c.get("id")) for c in cards],
                       "clip": store.file_hash(EXAMPLES_DIR / f"{example}.mp4"), "degradation": degradation,
-                      "tau": float(tau), "steps": int(steps), "mask": mask, "frames": int(frames), "seed": int(seed)})
+                      "tau": float(tau), "steps": int(steps), "mask": mask, "frames": int(frames), "seed": int(seed),
+                      "grain": pipe.grain, "mask_guard": pipe.mask_guard})  # card settings that change the output
 
 
 def new_run_dir() -> Path:
@@ -300,7 +301,8 @@ def build() -> gr.Blocks:
         gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
                     f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
                     f"`{PREDICTOR_CARD.get('id')}`, skipped tokens from "
-                    f"{'the fast path `' + PIPE.fastpath_card.get('id', '?') + '`' if PIPE.fastpath else 'bicubic'}, "
+                    f"{'the fast path `' + PIPE.fastpath_card.get('id', '?') + '`' if PIPE.fastpath else 'bicubic'}"
+                    f"{f' with grain x{PIPE.grain:g} of their detail score' if PIPE.grain else ''}, "
                     "CPU. tau is in 8-bit RMSE units; tau 0 skips nothing. Examples at the default settings answer "
                     "from a cache; other settings compute (videos first, then speed, then metrics).")
         state = gr.State(None)
