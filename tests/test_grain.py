@@ -61,3 +61,24 @@ def test_pipeline_grain_changes_skipped_tokens_only():
     assert 0.8 < np.sqrt((added**2).mean()) < 2.5  # about the HR's own grain (RMS 1.5 on top of the upsample)
     with pytest.raises(ValueError, match="grain"):
         SkipSRPipeline(model, grain=-1.0)
+
+
+def test_choose_grain_sweeps_strengths_against_one_noskip_run():
+    """analysis.choose_grain: one no-skip run per clip and input, skip runs per tau x strength; grain
+    changes only the skip runs' numbers, and the pipeline's own grain is restored."""
+    from analysis.choose_grain import sweep
+    from models import need_weights
+    from skipsr.predictor import MaskPredictor
+
+    need_weights()
+    g = np.random.default_rng(1)
+    hr = np.full((2, 64, 96, 3), 110, np.uint8)
+    hr[:, :32] = g.integers(0, 255, (2, 32, 96, 3))  # detail on top, faint grain below
+    hr[:, 32:] = np.clip(hr[:, 32:] + g.normal(0, 2, hr[:, 32:].shape).round(), 0, 255)
+    pipe = SkipSRPipeline(tiny_model(TINY), MaskPredictor(), grain=0.5)
+    out = sweep(pipe, [("c", None, hr)], [3.0], [0.0, 1.0])
+    assert set(out) == {f"{d}@3/g{k}" for d in ("bicubic", "realistic") for k in (0, 1)} and pipe.grain == 0.5
+    for d in ("bicubic", "realistic"):
+        a, b = out[f"{d}@3/g0"], out[f"{d}@3/g1"]
+        assert a["skip_ratio"] == b["skip_ratio"] > 0  # the same tokens are skipped
+        assert a["psnr_y_rise_db"] != b["psnr_y_rise_db"]  # grain changed the skipped tokens
