@@ -25,6 +25,8 @@ def test_shipped_checkpoints_exist_with_cards(path):
     for kind in card.get("companions", {}):  # what the card's numbers were measured with is shipped too
         assert checkpoint.companion(card, kind) is not None
     assert card.get("oracle", "paper") in ("paper", "fastpath")
+    if card["kind"] != "predictor":  # the card's grain is the one its validation numbers were measured with
+        assert v.get("grain", 0.0) == card.get("grain", 0.0)
 
 
 @pytest.mark.parametrize("name", list(checkpoint.MODELS))
@@ -46,6 +48,7 @@ def test_from_pretrained_owns_the_cards_defaults(tmp_path):
     card = checkpoint.read_card(checkpoint.MODELS["adversarial"])
     assert (pipe.default_steps, pipe.default_tau) == (checkpoint.default_steps(card), card["default_tau"])
     assert pipe.predictor is not None and pipe.predictor_card["kind"] == "predictor"
+    assert pipe.grain == card.get("grain", 0.0) and SkipSRPipeline.from_pretrained("adversarial", grain=0).grain == 0
     assert pipe.resolve(None, None) == (card["default_tau"], checkpoint.default_steps(card))
     assert pipe.resolve(3, 2) == (3.0, 2)
     lr = evaluate.read_video(evaluate.REFERENCE_CLIP, max_frames=2)[:, ::4, ::4]
