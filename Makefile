@@ -16,6 +16,8 @@ ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perce
 TAUS := 0.5 1 1.5 2 3 4 6
 # the shipped fast path (issue 15): twice the width of the one the adversarial fine-tune saw (runs/fastpath)
 FASTPATH_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
+# grain on skipped tokens, x their predicted detail score (skipsr/grain.py; chosen by analysis.choose_grain)
+GRAIN := 1
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1
 
@@ -87,12 +89,12 @@ train: data
 	cp runs/adversarial_fp/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_fp/model.json checkpoints/skipsr_adversarial_cpu.json
 	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 $(FASTPATH_ARGS)
 	cp runs/fastpath_c32/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c32/model.json checkpoints/fastpath_cpu.json
-	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
+	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
 	mkdir -p runs
-	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
+	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the small example clips (the app's curves), compacted into one shard.
 SWEEP_CLIPS := examples/meadow.mp4 examples/water.mp4 examples/bikes.mp4
