@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, measure
+from skipsr import checkpoint, cliutil, grain, measure
 from skipsr.evaluate import DEGRADATIONS, validation_clips
 from skipsr.pipeline import SkipSRPipeline
 
@@ -61,8 +61,8 @@ def _main(argv: list[str] | None) -> int:
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
     cliutil.check_taus(args.tau)
-    if any(not 0.0 <= k <= 4.0 for k in args.grain):
-        raise cliutil.BadInput(f"--grain values must be in [0, 4], got {args.grain}")
+    for k in args.grain:
+        grain.check_strength(k)  # before any model loads
     cliutil.check_folder(args.data, "data folder")
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, fastpath=args.fastpath, chunk_frames=16)
     clips = validation_clips(args.data, args.clips, 8, split="train")

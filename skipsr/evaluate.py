@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, degrade, masks, measure, metrics, resize, store
+from skipsr import checkpoint, cliutil, degrade, grain, masks, measure, metrics, resize, store
 from skipsr import data as datamod
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
@@ -252,8 +252,8 @@ def _main(argv: list[str] | None) -> int:
     cliutil.check_taus(args.tau)
     if args.guard is not None and not 0.0 <= args.guard <= 1.0:
         raise cliutil.BadInput(f"--guard must be in [0, 1], got {args.guard}")
-    if args.grain is not None and not 0.0 <= args.grain <= 4.0:
-        raise cliutil.BadInput(f"--grain must be in [0, 4], got {args.grain}")
+    if args.grain is not None:
+        grain.check_strength(args.grain)  # before any model loads
     if args.write_card and args.split != "val":
         raise cliutil.BadInput("--write-card takes the validation split's numbers only (drop --split train)")
     args.taus = args.tau

@@ -53,8 +53,8 @@ class FastPath(nn.Module):
     @torch.no_grad()
     def upscale_u8(self, lr_u8: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         """(T, h, w, 3) uint8 -> (T, sh, sw, 3) uint8: the 8-bit bicubic upsample (`base` when the
-        caller has it) plus the residual. One frame at a time: a frame's 16-channel activations fit
-        in cache, the whole clip's do not (3x faster at 720p output on a 2-core CPU)."""
+        caller has it) plus the residual. One frame at a time: a frame's activations fit in cache,
+        the whole clip's do not (3x faster at 720p output on a 2-core CPU)."""
         base = resize.up_u8(lr_u8, self.cfg.scale) if base is None else base  # (T, sh, sw, 3) uint8
         out = torch.empty_like(base)
         for i in range(lr_u8.shape[0]):

@@ -28,7 +28,15 @@ import torch.nn.functional as F
 
 from skipsr import resize
 
+MAX_STRENGTH = 4.0  # grain strengths are in [0, MAX_STRENGTH] x the detail score
 TILE = 256  # grain tile side in HR pixels (a multiple of every scale); its period is invisible at grain amplitudes
+
+
+def check_strength(strength: float) -> float:
+    """The strength as a float; ValueError (what to pass instead) outside [0, MAX_STRENGTH]."""
+    if not 0.0 <= strength <= MAX_STRENGTH:
+        raise ValueError(f"grain must be in [0, {MAX_STRENGTH:g}] (a multiple of the detail score), got {strength}")
+    return float(strength)
 
 
 @functools.cache

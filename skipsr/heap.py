@@ -29,7 +29,8 @@ def _libc():
 
 def trim_heap() -> bool:
     """Hand the heap's free pages back to the system (glibc `malloc_trim(0)`): called after each
-    streamed window, it keeps fragmentation from accumulating as resident memory. True when pages
+    streamed window, it lowers how much free-but-resident heap builds up with a video's length (it
+    does not stop the growth: README "Speed"). True when pages
     were released; False when none were or the C library has no malloc_trim."""
     libc = _libc()
     trim = getattr(libc, "malloc_trim", None)

@@ -25,7 +25,7 @@ import torch
 from skipsr import diffusion, heap, masks, resize, tiling
 from skipsr.model import SkipSRNet
 from skipsr.fastpath import FastPath
-from skipsr.grain import add_grain
+from skipsr.grain import add_grain, check_strength
 from skipsr.predictor import MaskPredictor
 from skipsr.tokens import TokenSet, add_residual_u8
 
@@ -138,9 +138,7 @@ class SkipSRPipeline:
         self.mask_guard = float(self.card.get("mask_guard", 0.0) if mask_guard is None else mask_guard)
         if not 0.0 <= self.mask_guard <= 1.0:
             raise ValueError(f"mask_guard must be in [0, 1], got {self.mask_guard}")
-        self.grain = float(self.card.get("grain", 0.0) if grain is None else grain)
-        if not 0.0 <= self.grain <= 4.0:
-            raise ValueError(f"grain must be in [0, 4] (a multiple of the detail score), got {self.grain}")
+        self.grain = check_strength(self.card.get("grain", 0.0) if grain is None else grain)
         self.model = model.to(device).eval()
         self.predictor = predictor.to(device).eval() if predictor is not None else None
         if predictor is not None and (predictor.cfg.scale, predictor.cfg.token_px) != (model.cfg.scale, model.cfg.token_px):
@@ -357,7 +355,7 @@ class SkipSRPipeline:
             lr_buf, hr_buf = lr_buf[done:], hr_buf[done:]
             frame0 += done
             del out, skip, pred, oracle
-            heap.trim_heap()  # the window's freed tensors go back to the system: memory stays flat in length
+            heap.trim_heap()  # the window's freed heap pages go back to the system (lowers, not stops, growth with length)
             first = False
             if progress is not None:
                 progress(done)
