@@ -100,9 +100,11 @@ atexit.register(shutil.rmtree, RUNS, ignore_errors=True)
 
 
 def answers(example: str | None, degradation: str, upload: str | None, fit: str, tau: float, steps: int, mask: str,
-            frames: int, seed: int, model_name: str | None = None):
+            frames: int, seed: int, model_name: str | None = None, cache_unreliable: bool = False):
     """Yield the answer (app.present) as it grows: videos, then speed, then metrics; a cached answer
-    at once. Bad input raises ValueError / VideoError with a message for the visitor."""
+    at once. Bad input raises ValueError / VideoError with a message for the visitor. An answer whose
+    speed figure is unreliable (a busy machine) is shown but not cached, so the next click measures
+    again, unless `cache_unreliable` (the precompute's last try)."""
     if model_name is not None and model_name not in MODEL_NAMES:
         raise ValueError(f"unknown model {model_name!r}: pick one of {', '.join(map(str, MODEL_NAMES))}")
     pipe = pipeline(model_name or APP_MODEL)
@@ -130,7 +132,7 @@ def answers(example: str | None, degradation: str, upload: str | None, fit: str,
         for cmp in compare.steps(pipe, new_run_dir(), source, tau=tau, mask=mask, steps=int(steps), seed=int(seed),
                                  results=APP_RESULTS):
             ans = present.answer(cmp)
-            if cmp.stage == "done" and key:
+            if cmp.stage == "done" and key and (cmp.speed.reliable or cache_unreliable):
                 ans["views0"] = view_files({"videos": ans["videos"], "frames": ans["frames"]}, *DEFAULT_VIEW)
                 ans = cache.put(key, ans)
             yield ans
@@ -286,8 +288,8 @@ def precompute_jobs() -> list[tuple[str, dict]]:
     return jobs
 
 
-def _drain(**settings) -> None:
-    for _ in answers(**settings):
+def _drain(last_try: bool = True, **settings) -> None:
+    for _ in answers(**settings, cache_unreliable=last_try):
         pass
 
 

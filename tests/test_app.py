@@ -94,9 +94,14 @@ def test_cached_default_answers_at_once_with_a_summary_and_survives_a_load(app):
     assert elapsed < 2.0, f"a cached answer took {elapsed:.2f} s"
     assert "from the cache" in out["speed"]
     s = out["summary"]
-    for k in SUMMARY_KEYS:
-        assert isinstance(s[k], float), k
-    assert s["transformer_efficiency"] <= speed.MAX_EFFICIENCY and s["speed_reliable"]
+    if s["speed_reliable"]:  # the precompute measured up to cache.PRECOMPUTE_TRIES times for a reliable figure
+        for k in SUMMARY_KEYS:
+            assert isinstance(s[k], float), k
+        assert s["transformer_efficiency"] <= speed.MAX_EFFICIENCY
+    else:  # a busy machine all three times: the figures are withheld and the page says so, never shown wrong
+        assert s["speedup_transformer"] is None and s["transformer_efficiency"] is None, s
+        assert "speed not shown" in out["speed"]
+    assert isinstance(s["skip_ratio"], float) and isinstance(s["ideal_speedup"], float)
     assert (s["out_w"], s["out_h"], s["frames"]) == (1280, 720, 16)
     for name in ("bicubic", "noskip", "skip"):
         assert set(s[name]) == {"psnr_y", "lpips", "dists"} and s[name]["psnr_y"] > 20
@@ -105,7 +110,7 @@ def test_cached_default_answers_at_once_with_a_summary_and_survives_a_load(app):
     assert "F1" in out["agreement"] and "loss**" in out["quality"]
     assert len(out["zoom"]) == 5  # one crop per view: LR, bicubic, SkipSR, no-skip, ground truth
     rows = store.ResultsStore(app_results).read()
-    assert len(rows) == 2 and set(rows["origin"]) == {"app"}  # the precompute's two runs, in the app's folder
+    assert len(rows) >= 2 and set(rows["origin"]) == {"app"}  # the precompute's runs (2 or more), in the app's folder
     # 20 concurrent clients: each served or refused cleanly, the app alive, its memory bounded
     res = subprocess.run([sys.executable, "-m", "app.load", url, "--clients", "20", "--pid", str(pid), "--json",
                           "--timeout", "120"], capture_output=True, text=True, cwd=ROOT, check=False)
@@ -113,6 +118,24 @@ def test_cached_default_answers_at_once_with_a_summary_and_survives_a_load(app):
     assert res.returncode == 0, (load, res.stderr[-2000:])
     assert load["served"] + load["refused"] == 20 and load["failed"] == 0 and load["alive_after"]
     assert load["rss_growth_mb"] < 500
+
+
+def test_precompute_measures_again_until_the_speed_is_reliable(tmp_path, monkeypatch):
+    from app import cache
+
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    calls = []
+
+    def run(last_try: bool, name: str, busy: int) -> None:  # stores only a reliable answer (or on the last try)
+        calls.append((name, last_try))
+        if sum(c[0] == name for c in calls) > busy or last_try:
+            cache.put(name, {"name": name})
+
+    jobs = [("a", {"name": "a", "busy": 1}), ("b", {"name": "b", "busy": 5}), ("c", {"name": "c", "busy": 0})]
+    cache.put("c", {"name": "c"})  # cached already: not run
+    cache.precompute(jobs, run, tries=3).join(timeout=10)
+    assert calls == [("a", False), ("a", False), ("b", False), ("b", False), ("b", True)]
+    assert [cache.get(k)["name"] for k in "abc"] == ["a", "b", "c"]
 
 
 def test_bad_input_gets_a_message_and_the_app_keeps_serving(app, tmp_path):
