@@ -12,6 +12,10 @@ pixels (pixel shuffle) as a residual over the bicubic upsample. Timestep conditi
 Two attention paths compute the same function: `forward` (ragged windows packed by `WindowPlan`,
 the fast path) and `forward_dense` (all tokens, one dense attention mask that hides skipped
 tokens; the readable reference the tests compare against).
+
+The stem and the head work on each token alone, at the LR halo patch's resolution with C channels
+(8 KB a token in fp32): at inference they run over `ROWS` tokens at a time (`rowwise`), so their
+temporaries stay a few MB instead of several times the token count (issue 17: peak memory).
 """
 
 from __future__ import annotations
@@ -26,6 +30,28 @@ import torch.nn.functional as F
 from skipsr.rope import apply_rope, rope_angles
 from skipsr.tokens import TokenSet, gather
 from skipsr.windows import WindowPlan, dense_mask, shift_for
+
+
+ROWS = 2048  # tokens per stem / head call at inference (their temporaries: ~16 MB each)
+
+
+def rowwise(fn, n: int, *args: torch.Tensor, rows: int | None = None):
+    """fn(*args) over `rows`-row slices of its (n, ...) arguments (an argument of one row is shared),
+    written into preallocated outputs: the same result as fn(*args) with temporaries bounded by `rows`.
+    Under autograd (training) fn runs once on everything. rows: default ROWS."""
+    rows = rows or ROWS
+    if n <= rows or torch.is_grad_enabled():
+        return fn(*args)
+    outs, single = None, False
+    for i in range(0, n, rows):
+        part = fn(*(a[i : i + rows] if a.shape[0] == n else a for a in args))
+        single = isinstance(part, torch.Tensor)
+        parts = (part,) if single else part
+        if outs is None:
+            outs = tuple(torch.empty((n, *p.shape[1:]), dtype=p.dtype, device=p.device) for p in parts)
+        for o, p in zip(outs, parts):
+            o[i : i + rows] = p
+    return outs[0] if single else outs
 
 
 @dataclass(frozen=True)
@@ -237,7 +263,7 @@ class SkipSRNet(nn.Module):
         """lr (B, T, 3, h, w) LR frames (sizes multiples of p), xt (N, 3pt, 16, 16) -> feats, x (N, D)."""
         cfg = self.cfg
         lr_blocks = gather(lr, tokens, cfg.lr_patch, cfg.pt, cfg.halo)  # (N, 3pt, P, P)
-        return self.stem(lr_blocks, xt)
+        return rowwise(self.stem, tokens.n, lr_blocks, xt)
 
     def forward(self, lr: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, prep: dict) -> torch.Tensor:
         """Kept tokens only. lr (B, T, 3, h, w); xt (N, 3pt, 16, 16); t (B,) -> x0 residual (N, 3pt, 16, 16)."""
@@ -246,7 +272,7 @@ class SkipSRNet(nn.Module):
         c = self._cond(t, tokens)  # (1 or N, D)
         for i, blk in enumerate(self.blocks):  # odd blocks use the shifted windows
             x = blk(x, c, prep["cos"], prep["sin"], plan=prep["plans"][i % 2])
-        return self.head(x, c, feats)
+        return rowwise(self.head, tokens.n, x, c, feats)
 
     def forward_dense(self, lr: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Reference path: ALL tokens, attention masked to kept keys of the same window.

@@ -171,3 +171,23 @@ def test_untrained_model_outputs_zero_residual():
     with torch.no_grad():
         out = model(lr, xt_all, torch.tensor([1.0]), model.prepare(TokenSet.from_keep(keep)))
     assert torch.equal(out, torch.zeros_like(out))
+
+
+def test_stem_and_head_in_row_chunks_equal_one_call(monkeypatch):
+    """At inference the stem and head run over model.ROWS tokens at a time (bounded temporaries):
+    the output equals one call over all tokens, per-clip timesteps (a conditioning row per token) too."""
+    import skipsr.model as model_mod
+
+    keep = torch.rand(2, 4, 6, 10, generator=torch.Generator().manual_seed(3)) > 0.3
+    model = tiny_model()
+    lr, xt_all = random_inputs(keep)
+    tokens = TokenSet.from_keep(keep)
+    xt = xt_all[keep.reshape(-1)]
+    for t in (torch.tensor([0.7, 0.7]), torch.tensor([0.3, 0.9])):
+        with torch.no_grad():
+            whole = model(lr, xt, t, model.prepare(tokens))
+            monkeypatch.setattr(model_mod, "ROWS", 37)  # a chunk size that does not divide N
+            chunked = model(lr, xt, t, model.prepare(tokens))
+            monkeypatch.setattr(model_mod, "ROWS", 10**9)
+        assert tokens.n > 37 * 3
+        torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
