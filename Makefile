@@ -13,6 +13,12 @@ ADV_ARGS := --steps 300 --adv-weight 0.002
 # issue 15: the one-step model fine-tuned on top of the fast path, with a perceptual term, at the taus it runs at
 ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perceptual-weight 0.05 --lr 5e-5 \
 	--tau-max 4 --steps 1200 --save-every 100 --val-every 200 --threads 1
+# issue 15 (continued): then two fine-tunes with a heavier perceptual term on the 32-channel fast path
+# (the first stopped at step 1069 of its 1500-step schedule, when the second took over)
+ADV_P10_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-weight 0.1 \
+	--perceptual-frames 2 --lr 1.5e-4 --tau-max 4 --steps 1500 --stop-at 1069 --val-every 300 --threads 1
+ADV_P30_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-weight 0.3 \
+	--perceptual-frames 2 --lr 1e-4 --tau-max 4 --steps 600 --val-every 300 --threads 2
 TAUS := 0.5 1 1.5 2 3 4 6
 # the shipped fast path (issue 15): twice the width of the one the adversarial fine-tune saw (runs/fastpath)
 FASTPATH_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
@@ -89,6 +95,9 @@ train: data
 	cp runs/adversarial_fp/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_fp/model.json checkpoints/skipsr_adversarial_cpu.json
 	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 $(FASTPATH_ARGS)
 	cp runs/fastpath_c32/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c32/model.json checkpoints/fastpath_cpu.json
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p10 --init runs/adversarial_fp/model.safetensors $(ADV_P10_ARGS)
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p30 --init runs/adversarial_p10/model.safetensors $(ADV_P30_ARGS)
+	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
 	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
 # Validation numbers of the shipped models, written into their model cards.
