@@ -15,10 +15,9 @@ ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perce
 	--tau-max 4 --steps 1200 --save-every 100 --val-every 200 --threads 1
 # issue 15 (continued): then two fine-tunes with a heavier perceptual term on the 32-channel fast path
 # (the first stopped at step 1069 of its 1500-step schedule, when the second took over)
-ADV_P10_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-weight 0.1 \
-	--perceptual-frames 2 --lr 1.5e-4 --tau-max 4 --steps 1500 --stop-at 1069 --val-every 300 --threads 1
-ADV_P30_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-weight 0.3 \
-	--perceptual-frames 2 --lr 1e-4 --tau-max 4 --steps 600 --val-every 300 --threads 2
+ADV_P_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-frames 2 --tau-max 4 --val-every 300
+ADV_P10_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.1 --lr 1.5e-4 --steps 1500 --stop-at 1069 --threads 1
+ADV_P30_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.3 --lr 1e-4 --steps 600 --threads 2
 TAUS := 0.5 1 1.5 2 3 4 6
 # the shipped fast path (issue 15): twice the width of the one the adversarial fine-tune saw (runs/fastpath)
 FASTPATH_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3

@@ -29,20 +29,22 @@ def sweep(pipe: SkipSRPipeline, clips, taus, strengths, steps: int | None = None
     rows: dict[tuple, list[dict]] = {}
     steps = pipe.default_steps if steps is None else steps
     grain0 = pipe.grain
-    for degradation in DEGRADATIONS:
-        for _, _, hr in clips:
-            clip = measure.prepare_clip(hr, pipe.cfg, degradation, seed)
-            ref, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed)
-            for tau in taus:
-                for k in strengths:
-                    pipe.grain = k
-                    r, _ = measure.measure_run(pipe, clip, tau, "predicted", steps, seed, noskip.video)
-                    rows.setdefault((degradation, tau, k), []).append(
-                        {"lpips_rise": r["lpips"] - ref["lpips"], "dists_rise": r["dists"] - ref["dists"],
-                         "psnr_y_rise_db": r["psnr_y"] - ref["psnr_y"], "skip_ratio": r["skip_ratio"]})
-            if progress is not None:
-                progress(1)
-    pipe.grain = grain0
+    try:
+        for degradation in DEGRADATIONS:
+            for _, _, hr in clips:
+                clip = measure.prepare_clip(hr, pipe.cfg, degradation, seed)
+                ref, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed)
+                for tau in taus:
+                    for k in strengths:
+                        pipe.grain = k
+                        r, _ = measure.measure_run(pipe, clip, tau, "predicted", steps, seed, noskip.video)
+                        rows.setdefault((degradation, tau, k), []).append(
+                            {"lpips_rise": r["lpips"] - ref["lpips"], "dists_rise": r["dists"] - ref["dists"],
+                             "psnr_y_rise_db": r["psnr_y"] - ref["psnr_y"], "skip_ratio": r["skip_ratio"]})
+                if progress is not None:
+                    progress(1)
+    finally:  # also when a run fails: the caller's pipeline keeps its grain
+        pipe.grain = grain0
     return {f"{d}@{t:g}/g{k:g}": {m: float(np.mean([x[m] for x in v])) for m in v[0]} for (d, t, k), v in rows.items()}
 
 
