@@ -100,7 +100,7 @@ def record(name: str, kind: str, runner, clip_id: str, path: Path, clip, degrada
     if kind == "peer":
         return store.run_record(**base, **peers.record_fields(name), numbers=keep)
     pipe, tau = runner
-    return store.run_record(**base, card=pipe.card, predictor_card=pipe.predictor_card, scale=pipe.cfg.scale, tau=tau,
+    return store.run_record(**base, **store.pipeline_fields(pipe), tau=tau,
                             mask_source="predicted" if tau > 0 else "none", steps=pipe.default_steps, numbers=keep,
                             reasons={"*": "not measured by analysis.methods (quality and time only)"})
 

@@ -65,9 +65,9 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     done = res_store.done_keys()
     hr = read_video(clip_path, max_frames=frames)
     clip = measure.prepare_clip(hr, model.cfg, degradation, seed)
-    base = {"origin": "sweep", "card": card, "predictor_card": pcard, "scale": model.cfg.scale,
+    base = {"origin": "sweep", **store.pipeline_fields(pipe),
             **store.clip_fields(Path(clip_path).stem, clip_path, clip.hr, degradation), "steps": steps, "seed": seed}
-    key = {**store.model_identity(card, pcard), **base}
+    key = {**store.model_identity(card, pcard, base["fastpath_card"], base["grain"]), **base}
     runs = [(0.0, "none")] + [(float(t), m) for t in taus for m in mask_sources]
     todo = [(t, m) for t, m in runs if store.run_key({**key, "tau": t, "mask_source": m}) not in done]
     if not todo:

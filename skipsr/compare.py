@@ -294,8 +294,7 @@ def record(results: str | Path, cmp: Comparison, pipe: SkipSRPipeline, seed: int
     """Both runs of a comparison as store rows (origin "app"; median timings), through the one record
     builder, into the app's own bounded store."""
     src, sp = cmp.source, cmp.speed
-    base = {"origin": "app", "card": pipe.card, "predictor_card": pipe.predictor_card, "scale": pipe.cfg.scale,
-            "clip_id": src.clip_id,
+    base = {"origin": "app", **store.pipeline_fields(pipe), "clip_id": src.clip_id,
             "clip_hash": src.clip_hash or hashlib.sha256(src.lr.tobytes()).hexdigest()[:16],
             "frames": cmp.frames, "width": int(sp.skip.video.shape[2]), "height": int(sp.skip.video.shape[1]),
             "degradation": src.degradation, "steps": cmp.steps, "seed": seed}

@@ -26,13 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: fastpath_id, fastpath_hash and grain (what skipped tokens show) in the record
 SHARD_GLOB = "shard-*.parquet"
 
 # Columns that identify a run: a sweep skips work whose key is already in the store. The predictor
-# is part of it: a new predictor gives new predicted masks.
-KEY_COLUMNS = ("model_hash", "predictor_hash", "clip_hash", "scale", "frames", "degradation", "tau", "mask_source",
-               "steps", "seed")
+# is part of it (a new predictor gives new predicted masks), and so are the fast path and the grain
+# strength (what skipped tokens show). A row of schema 1 lacks the last two: None in its key.
+KEY_COLUMNS = ("model_hash", "predictor_hash", "fastpath_hash", "grain", "clip_hash", "scale", "frames", "degradation",
+               "tau", "mask_source", "steps", "seed")
 
 
 @functools.cache
@@ -119,25 +120,39 @@ def clip_fields(clip_id: str, path: str | os.PathLike, hr: np.ndarray, degradati
             "height": int(hr.shape[1]), "degradation": degradation}
 
 
-def model_identity(card: dict, predictor_card: dict) -> dict:
-    """The model and predictor columns of a row (ids and weight hashes; part of the run key)."""
+def model_identity(card: dict, predictor_card: dict, fastpath_card: dict | None = None,
+                   grain: float | None = None) -> dict:
+    """The model, predictor and fast-path columns of a row (ids and weight hashes) and the grain
+    strength: part of the run key. A peer has no predictor, fast path or grain (None)."""
+    fastpath_card = fastpath_card or {}
     return {"model_id": card.get("id"), "model_hash": card.get("weights_sha256_16", card.get("id")),
-            "predictor_id": predictor_card.get("id"), "predictor_hash": predictor_card.get("weights_sha256_16")}
+            "predictor_id": predictor_card.get("id"), "predictor_hash": predictor_card.get("weights_sha256_16"),
+            "fastpath_id": fastpath_card.get("id"), "fastpath_hash": fastpath_card.get("weights_sha256_16"),
+            "grain": None if grain is None else float(grain)}
+
+
+def pipeline_fields(pipe) -> dict:
+    """The `run_record` arguments that a SkipSRPipeline fixes: its cards, its grain and its scale."""
+    return {"card": pipe.card, "predictor_card": pipe.predictor_card,
+            "fastpath_card": pipe.fastpath_card if pipe.fastpath is not None else None, "grain": pipe.grain,
+            "scale": pipe.cfg.scale}
 
 
 def run_record(*, origin: str, method: str = "skipsr", card: dict, predictor_card: dict, scale: int, clip_id: str, clip_hash: str,
                frames: int, width: int, height: int, degradation: str, tau: float, mask_source: str, steps: int,
-               seed: int, numbers: dict, reasons: dict[str, str] | None = None) -> dict:
+               seed: int, numbers: dict, reasons: dict[str, str] | None = None, fastpath_card: dict | None = None,
+               grain: float | None = None) -> dict:
     """One store row: the reproducibility record, then NUMBER_COLUMNS (None where `numbers` lacks one)
     and `null_reasons` (`reasons`: see `explain_nulls`). `method`: "skipsr", or the peer's name
-    (analysis/peers.py) whose `card` is {"id": name, "weights_sha256_16": its package==version}. Every writer (sweep, evaluate, bench, app) builds
+    (analysis/peers.py) whose `card` is {"id": name, "weights_sha256_16": its package==version};
+    `fastpath_card`, `grain`: what skipped tokens show (`pipeline_fields`). Every writer (sweep, evaluate, bench, app) builds
     its rows here, so every row has the same columns."""
     unknown = set(numbers) - set(NUMBER_COLUMNS)
     if unknown:
         raise ValueError(f"run_record: columns not in store.NUMBER_COLUMNS: {sorted(unknown)}")
     row = {"run_id": new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "origin": origin,
            "method": method,
-           **model_identity(card, predictor_card), "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
+           **model_identity(card, predictor_card, fastpath_card, grain), "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
            "height": int(height), "degradation": degradation, "tau": float(tau), "mask_source": mask_source,
            "steps": int(steps), "seed": int(seed), **environment(),
            **{c: numbers.get(c) for c in NUMBER_COLUMNS}}
@@ -169,15 +184,21 @@ class ResultsStore:
             return self.compact(max_rows)
         return path
 
-    def compact(self, max_rows: int | None = None) -> Path | None:
+    def compact(self, max_rows: int | None = None, drop_models: tuple[str, ...] = ()) -> Path | None:
         """Merge every shard into one (rows deduplicated by run_id; with `max_rows`, only the newest
-        that many kept), written before the old shards are removed, so a crash loses nothing (a rerun
-        removes the duplicates it leaves). Returns the new shard (None when the store is empty)."""
+        that many kept; the rows of the model ids in `drop_models`, superseded models, left out),
+        written before the old shards are removed, so a crash loses nothing (a rerun removes the
+        duplicates it leaves). Returns the new shard (None when the store is empty)."""
         old = self.shards()
         if not old:
             return None
         df = self.query("SELECT * FROM results")
         df = df.sort_values("time_utc", kind="stable").drop_duplicates("run_id", keep="last")
+        if drop_models:
+            unknown = set(drop_models) - set(df.get("model_id", pd.Series(dtype=object)).dropna())
+            if unknown:
+                raise ValueError(f"no rows of model(s) {sorted(unknown)} in {self.folder}: nothing to drop")
+            df = df[~df["model_id"].isin(drop_models)]
         if max_rows is not None:
             df = df.tail(max(int(max_rows), 0))
         path = self._write(pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False))
@@ -214,9 +235,9 @@ class ResultsStore:
     def done_keys(self) -> set[tuple]:
         """Keys (KEY_COLUMNS) of the runs already stored."""
         df = self.read()
-        if df.empty or not set(KEY_COLUMNS) <= set(df.columns):
+        if df.empty:
             return set()
-        return {run_key(r) for r in df[list(KEY_COLUMNS)].to_dict("records")}
+        return {run_key(r) for r in df.reindex(columns=list(KEY_COLUMNS)).to_dict("records")}  # absent: None
 
 
 def run_key(row: dict) -> tuple:
@@ -245,12 +266,14 @@ def _main(argv: list[str] | None) -> int:
     c = sub.add_parser("compact", help="merge the folder's shards into one (optionally only the newest rows)")
     c.add_argument("folder")
     c.add_argument("--max-rows", type=int, help="keep only the newest N rows")
+    c.add_argument("--drop-model", nargs="+", default=[], metavar="MODEL_ID",
+                   help="leave out the rows of these model ids (superseded models; git keeps the old shards)")
     args = ap.parse_args(argv)
     store = ResultsStore(args.folder)
     if not store.folder.is_dir():
         raise FileNotFoundError(f"no results folder at {store.folder}")
     before = len(store.shards())
-    path = store.compact(args.max_rows)
+    path = store.compact(args.max_rows, tuple(args.drop_model))
     rows = len(store.read())
     print(f"{store.folder}: {before} shard(s) -> {len(store.shards())} ({rows} rows){': ' + path.name if path else ''}")
     return 0

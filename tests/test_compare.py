@@ -157,6 +157,18 @@ def test_store_compacts_and_bounds(tmp_path):
     assert len(st.shards()) == 1 and df["run_id"].is_unique
 
 
+def test_store_compaction_drops_a_superseded_model(tmp_path):
+    st = store.ResultsStore(tmp_path)
+    st.append([{"run_id": f"r{i}", "time_utc": f"2026-01-01T00:00:0{i}", "model_id": m, "psnr_y": 30.0 + i}
+               for i, m in enumerate(["old", "new", "old", None])])
+    with pytest.raises(ValueError, match="no rows of model"):
+        st.compact(drop_models=("typo",))
+    assert len(st.read()) == 4  # a refused drop changes nothing
+    st.compact(drop_models=("old",))
+    df = st.read()
+    assert sorted(df["run_id"]) == ["r1", "r3"] and len(st.shards()) == 1  # a peer row (no model id) stays
+
+
 def test_compare_command_prints_the_breakdown():
     res = subprocess.run([sys.executable, "-m", "skipsr.compare", "--example", "meadow", "--frames", "2",
                           "--model", "distilled", "--no-metrics", "--json"], capture_output=True, text=True, cwd=ROOT,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from media import pattern
-from skipsr import checkpoint, metrics
+from skipsr import checkpoint, metrics, store
 from skipsr.store import KEY_COLUMNS, ResultsStore, run_key
 from models import TINY as CFG
 from models import tiny_model
@@ -38,8 +38,6 @@ def test_metrics_known_values():
 
 
 def test_run_record_has_every_column_and_explains_its_nulls():
-    from skipsr import store
-
     card, pcard = {"id": "m", "weights_sha256_16": "abc"}, {"id": "p", "weights_sha256_16": "def"}
     kw = dict(origin="test", card=card, predictor_card=pcard, scale=4, clip_id="c", clip_hash="h", frames=3, width=64,
               height=48, degradation="bicubic", tau=2.0, mask_source="oracle", steps=1, seed=0)
@@ -60,7 +58,7 @@ def test_append_and_query(tmp_path):
     st.append([{"clip_id": "a", "tau": 2.0, "psnr_y": 30.0}])
     st.append([{"clip_id": "b", "tau": 4.0, "psnr_y": 31.0, "extra": 1}])  # a new column in a later shard
     df = st.read()
-    assert len(df) == 2 and set(df["schema_version"]) == {1} and "extra" in df
+    assert len(df) == 2 and set(df["schema_version"]) == {store.SCHEMA_VERSION} and "extra" in df
     assert st.query("SELECT max(psnr_y) AS m FROM results")["m"][0] == 31.0
 
 
@@ -70,6 +68,24 @@ def test_run_key_tells_predictors_apart_and_reads_nulls_as_none():
     assert run_key(row) != run_key({**row, "predictor_hash": "p2"})  # a new predictor is measured anew
     assert run_key({**row, "predictor_hash": None}) == run_key({**row, "predictor_hash": float("nan")})
     assert run_key(row) == run_key({**row, "tau": 2.0000000001})
+
+
+def test_the_fast_path_and_grain_are_part_of_a_runs_identity(tmp_path):
+    card, pcard, fcard = {"id": "m", "weights_sha256_16": "abc"}, {"id": "p"}, {"id": "f", "weights_sha256_16": "fp1"}
+    kw = dict(origin="test", card=card, predictor_card=pcard, scale=4, clip_id="c", clip_hash="h", frames=3, width=64,
+              height=48, degradation="bicubic", tau=2.0, mask_source="predicted", steps=1, seed=0, numbers={})
+    row = store.run_record(**kw, fastpath_card=fcard, grain=1.0)
+    assert (row["fastpath_id"], row["fastpath_hash"], row["grain"]) == ("f", "fp1", 1.0)
+    keys = {run_key(r) for r in (row, store.run_record(**kw, fastpath_card=fcard, grain=0.0),
+                                 store.run_record(**kw, fastpath_card={"weights_sha256_16": "fp2"}, grain=1.0),
+                                 store.run_record(**kw))}
+    assert len(keys) == 4  # another grain, another fast path, none: each is measured anew
+    st = ResultsStore(tmp_path / "r")
+    old = {k: row[k] for k in KEY_COLUMNS if k not in ("fastpath_hash", "grain")}  # a schema-1 row lacks them
+    st.append([old])
+    assert st.done_keys() == {run_key(old)} and run_key(old)[KEY_COLUMNS.index("grain")] is None
+    st.append([row])
+    assert st.done_keys() == {run_key(old), run_key(row)}
 
 
 KILL_SCRIPT = textwrap.dedent("""
