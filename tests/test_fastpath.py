@@ -51,6 +51,22 @@ def test_the_fast_path_replaces_bicubic_on_skipped_tokens_only():
     assert not np.array_equal(on_fast.video[~skipped], plain.video[~skipped])
 
 
+def test_the_8_bit_upscale_is_the_float_network_rounded():
+    """upscale_u8 (the tail reordered so no pixel-shuffle pass is needed, one frame at a time) gives
+    the float network's output, bicubic_u8 + 255 x residual, rounded: at most 1 level off where float
+    sums round the other way, at both scales."""
+    _, lr = lr_clip()
+    lr_u8 = torch.from_numpy(lr)
+    for scale in (4, 2):
+        fp = randomised(FastPath(FastPathConfig(scale=scale, channels=8, blocks=2)))
+        base = resize.up_u8(lr_u8, scale)  # (T, sH, sW, 3) uint8
+        with torch.no_grad():
+            res = fp.residual(lr_u8.permute(0, 3, 1, 2).float() / 255).permute(0, 2, 3, 1)  # (T, sH, sW, 3)
+        expect = (base.float() + 255 * res).round().clamp(0, 255)
+        diff = (fp.upscale_u8(lr_u8, base).float() - expect).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3 and res.abs().max() > 0.05
+
+
 def test_fast_path_checkpoint_round_trip_and_bad_settings(tmp_path):
     fp = randomised(FastPath(FastPathConfig(channels=8, blocks=2)))
     checkpoint.save(fp, tmp_path / "fp.safetensors", {"id": "fp-test"})
