@@ -7,7 +7,7 @@ computed at LR resolution and pixel-shuffled up (ESPCN-style), small enough to c
 of the transformer (docs/design.md section 3b).
 
     lr (N, 3, h, w) in [0, 1] --conv3x3--> (N, C, h, w) --[conv3x3, ReLU] x blocks (+skip)-->
-        --conv3x3--> (N, 3 s^2, h, w) --pixel_shuffle(s)--> residual (N, 3, sh, sw)
+        --conv kxk (k = tail_kernel)--> (N, 3 s^2, h, w) --pixel_shuffle(s)--> residual (N, 3, sh, sw)
     out = bicubic(lr) + residual                                           (N, 3, sh, sw)
 """
 
@@ -27,6 +27,7 @@ class FastPathConfig:
     scale: int = 4
     channels: int = 16  # width at LR resolution (cost ~ channels^2 x blocks per LR pixel)
     blocks: int = 3  # 3x3 conv + ReLU layers between the head and the tail
+    tail_kernel: int = 3  # the tail's kernel (3 or 1): it makes 3 s^2 channels, the costliest layer at 3
 
 
 class FastPath(nn.Module):
@@ -36,7 +37,8 @@ class FastPath(nn.Module):
         c, s = cfg.channels, cfg.scale
         self.head = nn.Conv2d(3, c, 3, padding=1)
         self.body = nn.Sequential(*[m for _ in range(cfg.blocks) for m in (nn.Conv2d(c, c, 3, padding=1), nn.ReLU())])
-        self.tail = nn.Conv2d(c, 3 * s * s, 3, padding=1)
+        k = cfg.tail_kernel
+        self.tail = nn.Conv2d(c, 3 * s * s, k, padding=k // 2)
         nn.init.zeros_(self.tail.weight)  # starts as bicubic: training learns the restoration
         nn.init.zeros_(self.tail.bias)
 
@@ -54,8 +56,8 @@ class FastPath(nn.Module):
         (colour, row, column) to (row, column, colour) and scaled to 8-bit units: then its
         channels-last output, read as (h, w, s, s * 3), holds each LR pixel's s x s output pixels
         row by row, and the upsample is a strided add instead of a shuffle pass."""
-        s, c = self.cfg.scale, self.cfg.channels
-        weight = self.tail.weight.view(3, s, s, c, 3, 3).permute(1, 2, 0, 3, 4, 5).reshape(3 * s * s, c, 3, 3)
+        s, c, k = self.cfg.scale, self.cfg.channels, self.cfg.tail_kernel
+        weight = self.tail.weight.view(3, s, s, c, k, k).permute(1, 2, 0, 3, 4, 5).reshape(3 * s * s, c, k, k)
         bias = self.tail.bias.view(3, s, s).permute(1, 2, 0).reshape(3 * s * s)
         return weight * 255.0, bias * 255.0
 
@@ -71,11 +73,11 @@ class FastPath(nn.Module):
         s = self.cfg.scale
         base = resize.up_u8(lr_u8, s) if base is None else base  # (T, sh, sw, 3) uint8
         t, h, w, _ = lr_u8.shape
-        weight, bias = self._tail_pixel_major()  # (3 s^2, C, 3, 3), (3 s^2,)
+        weight, bias = self._tail_pixel_major()  # (3 s^2, C, k, k), (3 s^2,)
         out = torch.empty_like(base)
         for i in range(t):
             lr = lr_u8[i : i + 1].permute(0, 3, 1, 2).float().div_(255.0)  # (1, 3, h, w), channels-last memory
-            y = F.conv2d(self.features(lr), weight, bias, padding=1).float()  # (1, 3 s^2, h, w); float under bf16
+            y = F.conv2d(self.features(lr), weight, bias, padding=self.cfg.tail_kernel // 2).float()  # (1, 3 s^2, h, w); float under bf16
             y = y.permute(0, 2, 3, 1).reshape(h, w, s, s * 3).transpose(1, 2)  # (h, s, w, s * 3): 8-bit residual
             acc = base[i].view(h, s, w, s * 3).float()  # (h, s, w, s * 3): the frame's rows, as the residual's
             out[i].view(h, s, w, s * 3).copy_(acc.add_(y).round_().clamp_(0, 255))

@@ -54,11 +54,11 @@ def test_the_fast_path_replaces_bicubic_on_skipped_tokens_only():
 def test_the_8_bit_upscale_is_the_float_network_rounded():
     """upscale_u8 (the tail reordered so no pixel-shuffle pass is needed, one frame at a time) gives
     the float network's output, bicubic_u8 + 255 x residual, rounded: at most 1 level off where float
-    sums round the other way, at both scales."""
+    sums round the other way, at both scales and both tail kernels."""
     _, lr = lr_clip()
     lr_u8 = torch.from_numpy(lr)
-    for scale in (4, 2):
-        fp = randomised(FastPath(FastPathConfig(scale=scale, channels=8, blocks=2)))
+    for scale, k in ((4, 3), (2, 3), (4, 1)):
+        fp = randomised(FastPath(FastPathConfig(scale=scale, channels=8, blocks=2, tail_kernel=k)))
         base = resize.up_u8(lr_u8, scale)  # (T, sH, sW, 3) uint8
         with torch.no_grad():
             res = fp.residual(lr_u8.permute(0, 3, 1, 2).float() / 255).permute(0, 2, 3, 1)  # (T, sH, sW, 3)
