@@ -15,12 +15,15 @@ ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perce
 	--tau-max 4 --steps 1200 --save-every 100 --val-every 200 --threads 1
 # issue 15 (continued): then two fine-tunes with a heavier perceptual term on the 32-channel fast path
 # (the first stopped at step 1069 of its 1500-step schedule, when the second took over)
-ADV_P_ARGS := --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-frames 2 --tau-max 4 --val-every 300
+ADV_P_ARGS := --fastpath runs/fastpath_c32/model.safetensors --oracle paper --perceptual-frames 2 --tau-max 4 --val-every 300
 ADV_P10_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.1 --lr 1.5e-4 --steps 1500 --stop-at 1069 --threads 1
 ADV_P30_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.3 --lr 1e-4 --steps 600 --threads 2
 TAUS := 0.5 1 1.5 2 3 4 6
-# the shipped fast path (issue 15): twice the width of the one the adversarial fine-tune saw (runs/fastpath)
-FASTPATH_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
+# the 32-channel fast path that the perceptual fine-tunes saw (trained before the ukui / mypaint data came in)
+FASTPATH_C32_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
+# the shipped fast path (issue 15, fourth session): 24 channels, 2 blocks, a 1x1 tail, on the larger data:
+# inside the 10% budget of the no-skip transformer (checkpoints/README.md)
+FASTPATH_ARGS := --steps 6000 --threads 1 --channels 24 --blocks 2 --tail-kernel 1
 # grain on skipped tokens, x their predicted detail score (skipsr/grain.py; chosen by analysis.choose_grain)
 GRAIN := 1
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
@@ -92,11 +95,12 @@ train: data
 	$(PY) -m skipsr.train.fastpath --run runs/fastpath --steps 6000 --threads 1
 	$(PY) -m skipsr.train.adversarial --run runs/adversarial_fp --init adversarial $(ADV_FT_ARGS)
 	cp runs/adversarial_fp/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_fp/model.json checkpoints/skipsr_adversarial_cpu.json
-	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 $(FASTPATH_ARGS)
-	cp runs/fastpath_c32/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c32/model.json checkpoints/fastpath_cpu.json
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 $(FASTPATH_C32_ARGS)
 	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p10 --init runs/adversarial_fp/model.safetensors $(ADV_P10_ARGS)
 	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p30 --init runs/adversarial_p10/model.safetensors $(ADV_P30_ARGS)
 	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c24b2t1 $(FASTPATH_ARGS)
+	cp runs/fastpath_c24b2t1/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c24b2t1/model.json checkpoints/fastpath_cpu.json
 	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
 # Validation numbers of the shipped models, written into their model cards.
