@@ -48,9 +48,12 @@ MODEL_HELP = ("SR model: a shipped name (" + ", ".join(MODELS) + ") or a .safete
 STEPS_HELP = "Euler steps (default: the model card's default_steps; 1 = one-step)"
 
 
-def add_model_args(ap) -> None:
-    """--model (alias --checkpoint) and --steps, as every command that runs an SR model has them."""
-    ap.add_argument("--model", "--checkpoint", dest="checkpoint", metavar="NAME|PATH", help=MODEL_HELP)
+def add_model_args(ap, default_name: str | None = None) -> None:
+    """--model (alias --checkpoint) and --steps, as every command that runs an SR model has them.
+    `default_name`: the shipped model the command runs without --model, when not the multi-step one."""
+    helptext = MODEL_HELP if default_name is None else MODEL_HELP.replace(
+        "default: the shipped multi-step model", f"default: the shipped {default_name!r} model, the app's")
+    ap.add_argument("--model", "--checkpoint", dest="checkpoint", metavar="NAME|PATH", help=helptext)
     ap.add_argument("--steps", type=int, help=STEPS_HELP)
 
 

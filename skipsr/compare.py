@@ -332,7 +332,7 @@ def _main(argv: list[str] | None) -> int:
     cliutil.add_frames(ap, default=16)
     cliutil.add_tau(ap)
     cliutil.add_mask(ap, choices=("predicted", "oracle", "none"))
-    checkpoint.add_model_args(ap)
+    checkpoint.add_model_args(ap, default_name=checkpoint.APP_MODEL)
     ap.add_argument("--no-metrics", action="store_true")
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
