@@ -192,8 +192,9 @@ def fit_height(hr: np.ndarray, height: int, scale: int) -> np.ndarray:
 
 def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr: np.ndarray) -> list[dict]:
     """The bench's no-skip and skip runs as store rows (medians of the timed repeats)."""
-    base = {"origin": "bench", **store.pipeline_fields(pipe), "clip_id": clip_id, "clip_hash": clip_hash, "frames": out["frames"], "width": out["out_w"],
-            "height": out["out_h"], "degradation": "bicubic", "steps": out["steps"], "seed": 0}
+    base = {"origin": "bench", **store.pipeline_fields(pipe), "clip_id": clip_id, "clip_hash": clip_hash,
+            "frames": out["frames"], "width": out["out_w"], "height": out["out_h"], "degradation": "bicubic",
+            "steps": out["steps"], "seed": 0}
     reasons = {"*": "not measured by the bench (it times the runs and scores PSNR-Y, LPIPS and DISTS)"}
     if "lpips_skip" not in out:
         reasons.update(dict.fromkeys(("lpips", "dists", "lpips_vs_noskip", "dists_vs_noskip"),

@@ -85,7 +85,8 @@ def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: 
 def store_rows(pipe: SkipSRPipeline, runs: dict, clip_id: str, path: Path, hr: np.ndarray, degradation: str,
                steps: int, seed: int) -> list[dict]:
     """The no-skip and skip runs of one evaluated clip as store rows (origin "evaluate"); bicubic is not a run."""
-    base = {"origin": "evaluate", **store.pipeline_fields(pipe), **store.clip_fields(clip_id, path, hr, degradation), "steps": steps, "seed": seed}
+    base = {"origin": "evaluate", **store.pipeline_fields(pipe), **store.clip_fields(clip_id, path, hr, degradation),
+            "steps": steps, "seed": seed}
     rows = []
     for name, numbers in runs.items():
         if name == "bicubic":

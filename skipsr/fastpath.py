@@ -77,7 +77,8 @@ class FastPath(nn.Module):
         out = torch.empty_like(base)
         for i in range(t):
             lr = lr_u8[i : i + 1].permute(0, 3, 1, 2).float().div_(255.0)  # (1, 3, h, w), channels-last memory
-            y = F.conv2d(self.features(lr), weight, bias, padding=self.cfg.tail_kernel // 2).float()  # (1, 3 s^2, h, w); float under bf16
+            y = F.conv2d(self.features(lr), weight, bias, padding=self.cfg.tail_kernel // 2)  # (1, 3 s^2, h, w)
+            y = y.float()  # float also under bf16 autocast
             y = y.permute(0, 2, 3, 1).reshape(h, w, s, s * 3).transpose(1, 2)  # (h, s, w, s * 3): 8-bit residual
             acc = base[i].view(h, s, w, s * 3).float()  # (h, s, w, s * 3): the frame's rows, as the residual's
             out[i].view(h, s, w, s * 3).copy_(acc.add_(y).round_().clamp_(0, 255))

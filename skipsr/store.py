@@ -145,15 +145,15 @@ def run_record(*, origin: str, method: str = "skipsr", card: dict, predictor_car
     """One store row: the reproducibility record, then NUMBER_COLUMNS (None where `numbers` lacks one)
     and `null_reasons` (`reasons`: see `explain_nulls`). `method`: "skipsr", or the peer's name
     (analysis/peers.py) whose `card` is {"id": name, "weights_sha256_16": its package==version};
-    `fastpath_card`, `grain`: what skipped tokens show (`pipeline_fields`). Every writer (sweep, evaluate, bench, app) builds
-    its rows here, so every row has the same columns."""
+    `fastpath_card`, `grain`: what skipped tokens show (`pipeline_fields`). Every writer (sweep,
+    evaluate, bench, app) builds its rows here, so every row has the same columns."""
     unknown = set(numbers) - set(NUMBER_COLUMNS)
     if unknown:
         raise ValueError(f"run_record: columns not in store.NUMBER_COLUMNS: {sorted(unknown)}")
     row = {"run_id": new_run_id(), "time_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "origin": origin,
-           "method": method,
-           **model_identity(card, predictor_card, fastpath_card, grain), "clip_id": clip_id, "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width),
-           "height": int(height), "degradation": degradation, "tau": float(tau), "mask_source": mask_source,
+           "method": method, **model_identity(card, predictor_card, fastpath_card, grain), "clip_id": clip_id,
+           "clip_hash": clip_hash, "scale": scale, "frames": int(frames), "width": int(width), "height": int(height),
+           "degradation": degradation, "tau": float(tau), "mask_source": mask_source,
            "steps": int(steps), "seed": int(seed), **environment(),
            **{c: numbers.get(c) for c in NUMBER_COLUMNS}}
     row["null_reasons"] = explain_nulls(row, reasons)

@@ -89,7 +89,8 @@ def _main(argv: list[str] | None) -> int:
         b = tdata.stack(tdata.batch(train_clips, args.batch, scfg, rng))
         return loss_of(model, b, perceptual, args.perceptual_weight)
 
-    card = lambda: {"id": f"fastpath-c{args.channels}b{args.blocks}{'-t1' if args.tail_kernel == 1 else ''}-p{args.perceptual_weight:g}-step{run.step}",  # noqa: E731
+    name = f"fastpath-c{args.channels}b{args.blocks}{'-t1' if args.tail_kernel == 1 else ''}-p{args.perceptual_weight:g}"
+    card = lambda: {"id": f"{name}-step{run.step}",  # noqa: E731
                     "stage": "fast path for skipped tokens: bicubic + a learned LR residual",
                     "data": "virtual-camera clips + real clips of the train split, clean + real-world degradations"}
     fit(run, args, train_step, lambda: validate(run.ema.model, val), card, args.lr, warmup=100)
