@@ -18,7 +18,7 @@ ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perce
 ADV_P_ARGS := --fastpath runs/fastpath_c32/model.safetensors --oracle paper --perceptual-frames 2 --tau-max 4 --val-every 300
 ADV_P10_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.1 --lr 1.5e-4 --steps 1500 --stop-at 1069 --threads 1
 ADV_P30_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.3 --lr 1e-4 --steps 600 --threads 2
-TAUS := 0.5 1 1.5 2 3 4 6
+TAUS := 0.5 1 1.5 2 3 4 6 8
 # the 32-channel fast path that the perceptual fine-tunes saw (trained before the ukui / mypaint data came in)
 FASTPATH_C32_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
 # the shipped fast path (issue 15, fourth session): 24 channels, 2 blocks, a 1x1 tail, on the larger data:
