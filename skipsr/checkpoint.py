@@ -43,16 +43,19 @@ def resolve(name_or_path: str | Path | None) -> Path:
     return MODELS.get(str(name_or_path), Path(name_or_path))
 
 
-MODEL_HELP = ("SR model: a shipped name (" + ", ".join(MODELS) + ") or a .safetensors path "
-              "(default: the shipped multi-step model)")
+def model_help(default: str = "the shipped multi-step model") -> str:
+    """--model's help text, naming what the command runs without it."""
+    return "SR model: a shipped name (" + ", ".join(MODELS) + f") or a .safetensors path (default: {default})"
+
+
+MODEL_HELP = model_help()
 STEPS_HELP = "Euler steps (default: the model card's default_steps; 1 = one-step)"
 
 
 def add_model_args(ap, default_name: str | None = None) -> None:
     """--model (alias --checkpoint) and --steps, as every command that runs an SR model has them.
     `default_name`: the shipped model the command runs without --model, when not the multi-step one."""
-    helptext = MODEL_HELP if default_name is None else MODEL_HELP.replace(
-        "default: the shipped multi-step model", f"default: the shipped {default_name!r} model, the app's")
+    helptext = MODEL_HELP if default_name is None else model_help(f"the shipped {default_name!r} model, the app's")
     ap.add_argument("--model", "--checkpoint", dest="checkpoint", metavar="NAME|PATH", help=helptext)
     ap.add_argument("--steps", type=int, help=STEPS_HELP)
 

