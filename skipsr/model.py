@@ -291,3 +291,29 @@ class SkipSRNet(nn.Module):
         for i, blk in enumerate(self.blocks):
             x = blk(x, c, cos, sin, mask=masks[i % 2])
         return self.head(x, c, feats)
+
+
+def grow_depth(model: SkipSRNet, depth: int) -> SkipSRNet:
+    """A deeper model that computes exactly what `model` computes (issue 15: a bigger transformer).
+
+    Each old pair of blocks (unshifted, shifted windows) is followed by new pairs until there are
+    `depth` blocks; old blocks keep their parity, so their window shifts. A new block copies the
+    weights of the old block of its parity before it (features that already mean something) with
+    its adaLN modulation zeroed, as in DiT's initialisation: its gates are 0, so it starts as the
+    identity and learns from there. depth: a multiple of the old depth's pairs (e.g. 4 -> 8 or 12).
+    """
+    old = model.cfg.depth
+    if old % 2 or depth <= old or depth % old:
+        raise ValueError(f"grow_depth: need an even old depth and a multiple of it above it, got {old} -> {depth}")
+    grown = SkipSRNet(ModelConfig(**{**model.cfg.__dict__, "depth": depth})).to(next(model.parameters()).device)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")}
+    per_pair = depth // old  # new pairs after each old pair, plus itself
+    for i, blk in enumerate(model.blocks):
+        pair, parity = divmod(i, 2)
+        for j in range(per_pair):
+            new = (pair * per_pair + j) * 2 + parity  # old block -> j == 0; its copies -> j >= 1
+            for k, v in blk.state_dict().items():
+                zero = j > 0 and k.startswith("ada.")
+                state[f"blocks.{new}.{k}"] = torch.zeros_like(v) if zero else v.clone()
+    grown.load_state_dict(state)
+    return grown

@@ -184,15 +184,24 @@ class ResultsStore:
             return self.compact(max_rows)
         return path
 
-    def compact(self, max_rows: int | None = None, drop_models: tuple[str, ...] = ()) -> Path | None:
+    def compact(self, max_rows: int | None = None, drop_models: tuple[str, ...] = (),
+                drop_where: str | None = None) -> Path | None:
         """Merge every shard into one (rows deduplicated by run_id; with `max_rows`, only the newest
-        that many kept; the rows of the model ids in `drop_models`, superseded models, left out),
-        written before the old shards are removed, so a crash loses nothing (a rerun removes the
-        duplicates it leaves). Returns the new shard (None when the store is empty)."""
+        that many kept; the rows of the model ids in `drop_models`, superseded models, left out, and
+        those for which the SQL condition `drop_where` is true, e.g. a model's rows measured before
+        grain was recorded: "model_id = 'x' AND grain IS NULL"), written before the old shards are
+        removed, so a crash loses nothing (a rerun removes the duplicates it leaves). A drop that
+        matches no row is refused (ValueError) and changes nothing. Returns the new shard (None when
+        the store is empty)."""
         old = self.shards()
         if not old:
             return None
         df = self.query("SELECT * FROM results")
+        if drop_where:
+            kept = self.query(f"SELECT * FROM results WHERE ({drop_where}) IS NOT TRUE")
+            if len(kept) == len(df):
+                raise ValueError(f"no row of {self.folder} matches {drop_where!r}: nothing to drop")
+            df = kept
         df = df.sort_values("time_utc", kind="stable").drop_duplicates("run_id", keep="last")
         if drop_models:
             unknown = set(drop_models) - set(df.get("model_id", pd.Series(dtype=object)).dropna())
@@ -268,12 +277,14 @@ def _main(argv: list[str] | None) -> int:
     c.add_argument("--max-rows", type=int, help="keep only the newest N rows")
     c.add_argument("--drop-model", nargs="+", default=[], metavar="MODEL_ID",
                    help="leave out the rows of these model ids (superseded models; git keeps the old shards)")
+    c.add_argument("--drop-where", metavar="SQL", help="leave out the rows where this DuckDB condition holds "
+                   "(columns of the store, e.g. \"model_id = 'x' AND grain IS NULL\")")
     args = ap.parse_args(argv)
     store = ResultsStore(args.folder)
     if not store.folder.is_dir():
         raise FileNotFoundError(f"no results folder at {store.folder}")
     before = len(store.shards())
-    path = store.compact(args.max_rows, tuple(args.drop_model))
+    path = store.compact(args.max_rows, tuple(args.drop_model), args.drop_where)
     rows = len(store.read())
     print(f"{store.folder}: {before} shard(s) -> {len(store.shards())} ({rows} rows){': ' + path.name if path else ''}")
     return 0

@@ -169,6 +169,19 @@ def test_store_compaction_drops_a_superseded_model(tmp_path):
     assert sorted(df["run_id"]) == ["r1", "r3"] and len(st.shards()) == 1  # a peer row (no model id) stays
 
 
+def test_store_compaction_drops_the_rows_a_condition_picks(tmp_path):
+    """compact(drop_where=SQL): e.g. a model's rows measured before grain was recorded (grain absent)."""
+    st = store.ResultsStore(tmp_path)
+    st.append([{"run_id": "r0", "time_utc": "2026-01-01T00:00:00", "model_id": "m", "psnr_y": 30.0}])  # schema 1
+    st.append([{"run_id": f"r{i}", "time_utc": f"2026-01-01T00:00:0{i}", "model_id": m, "grain": g, "psnr_y": 31.0}
+               for i, (m, g) in enumerate([("m", 1.0), ("other", None), (None, None)], start=1)])
+    with pytest.raises(ValueError, match="no row"):
+        st.compact(drop_where="model_id = 'typo'")
+    assert len(st.read()) == 4 and len(st.shards()) == 2  # a refused drop changes nothing
+    st.compact(drop_where="model_id = 'm' AND grain IS NULL")
+    assert sorted(st.read()["run_id"]) == ["r1", "r2", "r3"] and len(st.shards()) == 1
+
+
 def test_compare_command_prints_the_breakdown():
     res = subprocess.run([sys.executable, "-m", "skipsr.compare", "--example", "meadow", "--frames", "2",
                           "--model", "distilled", "--no-metrics", "--json"], capture_output=True, text=True, cwd=ROOT,

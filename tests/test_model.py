@@ -191,3 +191,26 @@ def test_stem_and_head_in_row_chunks_equal_one_call(monkeypatch):
             monkeypatch.setattr(model_mod, "ROWS", 10**9)
         assert tokens.n > 37 * 3
         torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
+
+
+def test_a_grown_model_computes_what_it_grew_from_and_its_new_blocks_learn():
+    """model.grow_depth (issue 15: a bigger transformer): 2 -> 6 blocks, the same output on ragged
+    windows (old blocks keep their window shift), the new blocks' gates get gradients; bad depths refused."""
+    from skipsr.model import grow_depth
+
+    model = tiny_model()
+    grown = grow_depth(model, 6)
+    assert grown.cfg.depth == 6 and len(grown.blocks) == 6
+    keep = masks_to_check()["random half"]
+    lr, xt_all = random_inputs(keep)
+    tokens = TokenSet.from_keep(keep)
+    xt, t = xt_all[keep.reshape(-1)], torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        want = model(lr, xt, t, model.prepare(tokens))
+    got = grown(lr, xt, t, grown.prepare(tokens))
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    got.square().mean().backward()
+    for i in (2, 3, 4, 5):  # the new blocks: identity now, but they learn
+        assert grown.blocks[i].ada[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="multiple"):
+        grow_depth(model, 5)

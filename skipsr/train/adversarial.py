@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from skipsr import cliutil, masks
+from skipsr.model import grow_depth
 from skipsr.tokens import TokenSet, scatter_add
 from skipsr.train import data as tdata
 from skipsr.train import sr
@@ -148,6 +149,8 @@ def _main(argv: list[str] | None) -> int:
                     help="skip by the paper's detail score or by the HR's error against the fast path")
     ap.add_argument("--perceptual-weight", type=float, default=0.0, help="LPIPS-VGG weight on the composed frames")
     ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")
+    ap.add_argument("--grow-depth", type=int, metavar="N",
+                    help="start from --init grown to N blocks (model.grow_depth: the new blocks start as the identity)")
     args = ap.parse_args(argv)
     rng = setup(args)
     dev = torch.device(args.device)
@@ -157,6 +160,8 @@ def _main(argv: list[str] | None) -> int:
     inputs = sr.load_inputs(args, dev, args.init, *([args.fastpath] if args.fastpath else []))
     [(gen, icard), *fp], train_clips, val = inputs
     fastpath, fcard = fp[0] if fp else (None, {})
+    if args.grow_depth:
+        gen = grow_depth(gen, args.grow_depth)
     if fastpath is not None:
         fastpath.requires_grad_(False).eval()
         val = tdata.add_fastpath(val, fastpath, args.oracle, gen.cfg.token_px, gen.cfg.pt)
@@ -175,8 +180,10 @@ def _main(argv: list[str] | None) -> int:
                                 regularise=lazy, perceptual=perceptual, perceptual_weight=args.perceptual_weight,
                                 perceptual_frames=args.perceptual_frames)
 
-    card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d-step{run.step}",  # noqa: E731
+    depth = f"-{gen.cfg.depth}L" if args.grow_depth else ""
+    card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d{depth}-step{run.step}",  # noqa: E731
                     "stage": (f"one-step, adversarial post-training of {icard.get('id')}"
+                              + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
                               + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
                               + (f", skipped tokens from the fast path {fcard.get('id')}" if fastpath else "")),
                     "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"),
