@@ -21,7 +21,7 @@ temporaries stay a few MB instead of several times the token count (issue 17: pe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -305,7 +305,7 @@ def grow_depth(model: SkipSRNet, depth: int) -> SkipSRNet:
     old = model.cfg.depth
     if old % 2 or depth <= old or depth % old:
         raise ValueError(f"grow_depth: need an even old depth and a multiple of it above it, got {old} -> {depth}")
-    grown = SkipSRNet(ModelConfig(**{**model.cfg.__dict__, "depth": depth})).to(next(model.parameters()).device)
+    grown = SkipSRNet(replace(model.cfg, depth=depth)).to(next(model.parameters()).device)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")}
     per_pair = depth // old  # new pairs after each old pair, plus itself
     for i, blk in enumerate(model.blocks):
