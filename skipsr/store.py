@@ -196,12 +196,11 @@ class ResultsStore:
         old = self.shards()
         if not old:
             return None
-        df = self.query("SELECT * FROM results")
-        if drop_where:
-            kept = self.query(f"SELECT * FROM results WHERE ({drop_where}) IS NOT TRUE")
-            if len(kept) == len(df):
-                raise ValueError(f"no row of {self.folder} matches {drop_where!r}: nothing to drop")
-            df = kept
+        flag = f"({drop_where}) IS TRUE" if drop_where else "false"
+        df = self.query(f"SELECT *, {flag} AS _drop FROM results")  # one read of the shards
+        if drop_where and not df["_drop"].any():
+            raise ValueError(f"no row of {self.folder} matches {drop_where!r}: nothing to drop")
+        df = df[~df.pop("_drop").astype(bool)]
         df = df.sort_values("time_utc", kind="stable").drop_duplicates("run_id", keep="last")
         if drop_models:
             unknown = set(drop_models) - set(df.get("model_id", pd.Series(dtype=object)).dropna())
