@@ -15,7 +15,9 @@ tokens; the readable reference the tests compare against).
 
 The stem and the head work on each token alone, at the LR halo patch's resolution with C channels
 (8 KB a token in fp32): at inference they run over `ROWS` tokens at a time (`rowwise`), so their
-temporaries stay a few MB instead of several times the token count (issue 17: peak memory).
+temporaries stay a few MB instead of several times the token count (issue 17: peak memory). So do
+the blocks' per-token parts (norm, qkv, RoPE before attention; projection and MLP after it): a block
+allocates three token-sized tensors and fixed-size temporaries that a long video keeps reusing.
 """
 
 from __future__ import annotations
@@ -150,25 +152,28 @@ class Attention(nn.Module):
         k = apply_rope(self.k_norm(k), cos, sin)
         return q, k, v
 
-    def forward(self, x: torch.Tensor, cos, sin, plan: WindowPlan) -> torch.Tensor:
-        """Ragged windows. x (N, D) -> (N, D)."""
-        n = x.shape[0]
-        q, k, v = self._qkv(x, cos, sin)
-        qkv = torch.stack([q, k, v], 0)  # (3, N, H, hd)
-        qkv = torch.cat([qkv, qkv.new_zeros(3, 1, self.heads, self.hd)], 1)  # dummy row N for padding
-        out = x.new_empty(n + 1, self.heads * self.hd)
-        for b in plan.batches:
-            qb, kb, vb = qkv[:, b.index].permute(0, 1, 3, 2, 4).unbind(0)  # (B, H, L, hd) each
-            o = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=b.attn_mask)  # (B, H, L, hd)
-            out[b.index] = o.transpose(1, 2).flatten(2)  # padding rows all land on the dummy row
-        return self.proj(out[:n])  # (N, D)
+    def qkv_rows(self, x: torch.Tensor, cos, sin) -> torch.Tensor:
+        """x (n, D) -> (n, 3, H, hd): queries and keys normed and rotated, values (per token: rowwise)."""
+        return torch.stack(self._qkv(x, cos, sin), 1)
 
-    def forward_dense(self, x: torch.Tensor, cos, sin, mask: torch.Tensor) -> torch.Tensor:
-        """Reference: all tokens, (N, N) boolean mask (True = may attend). x (N, D) -> (N, D)."""
+    def attend(self, qkv: torch.Tensor, plan: WindowPlan) -> torch.Tensor:
+        """Ragged windows, before the output projection. qkv (N, 3, H, hd) -> (N, H * hd)."""
+        n = qkv.shape[0]
+        out = qkv.new_empty(n + 1, self.heads * self.hd)  # row N: where padding queries land
+        for b in plan.batches:
+            # padding slots read row 0: the batch's mask hides them as keys, and their queries land on row N
+            qb, kb, vb = qkv[b.index.clamp(max=n - 1)].permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, L, hd) each
+            o = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=b.attn_mask)  # (B, H, L, hd)
+            out[b.index] = o.transpose(1, 2).flatten(2)
+        return out[:n]
+
+    def attend_dense(self, x: torch.Tensor, cos, sin, mask: torch.Tensor) -> torch.Tensor:
+        """Reference: all tokens, (N, N) boolean mask (True = may attend), before the output projection.
+        x (N, D) -> (N, H * hd)."""
         q, k, v = (t.transpose(0, 1) for t in self._qkv(x, cos, sin))  # (H, N, hd) each
         att = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)  # (H, N, N)
         att = att.masked_fill(~mask, float("-inf")).softmax(-1)
-        return self.proj((att @ v).transpose(0, 1).flatten(1))  # (N, D)
+        return (att @ v).transpose(0, 1).flatten(1)  # (N, H * hd)
 
 
 class Block(nn.Module):
@@ -184,12 +189,26 @@ class Block(nn.Module):
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 6 * cfg.dim))
 
     def forward(self, x, c, cos, sin, plan=None, mask=None):
-        """x (N, D); c (N, D) or (1, D) conditioning -> (N, D)."""
+        """x (N, D); c (N, D) or (1, D) conditioning -> (N, D).
+
+        With a plan (ragged windows) the per-token parts, before and after attention, run over ROWS
+        tokens at a time at inference (`rowwise`): a block then allocates three token-sized tensors
+        and fixed-size temporaries, which a long video reuses instead of fragmenting the heap (issue 17)."""
+        n = x.shape[0]
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (N or 1, D)
-        h = modulate(self.norm1(x), sh1, sc1)
-        h = self.attn(h, cos, sin, plan) if mask is None else self.attn.forward_dense(h, cos, sin, mask)
-        x = x + g1 * h
-        return x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2))
+        if mask is None:
+            qkv = rowwise(self._qkv_rows, n, x, sh1, sc1, cos, sin)  # (N, 3, H, hd)
+            a = self.attn.attend(qkv, plan)  # (N, D)
+        else:
+            a = self.attn.attend_dense(modulate(self.norm1(x), sh1, sc1), cos, sin, mask)  # (N, D)
+        return rowwise(self._out_rows, n, x, a, g1, sh2, sc2, g2)  # (N, D)
+
+    def _qkv_rows(self, x, sh1, sc1, cos, sin):
+        return self.attn.qkv_rows(modulate(self.norm1(x), sh1, sc1), cos, sin)  # (n, 3, H, hd)
+
+    def _out_rows(self, x, a, g1, sh2, sc2, g2):
+        x = x + g1 * self.attn.proj(a)  # (n, D)
+        return x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2))  # (n, D)
 
 
 class PixelHead(nn.Module):

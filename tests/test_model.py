@@ -174,8 +174,9 @@ def test_untrained_model_outputs_zero_residual():
 
 
 def test_stem_and_head_in_row_chunks_equal_one_call(monkeypatch):
-    """At inference the stem and head run over model.ROWS tokens at a time (bounded temporaries):
-    the output equals one call over all tokens, per-clip timesteps (a conditioning row per token) too."""
+    """At inference the stem, the blocks' per-token parts and the head run over model.ROWS tokens at a
+    time (bounded temporaries): the output equals one call over all tokens, per-clip timesteps (a
+    conditioning row per token) too."""
     import skipsr.model as model_mod
 
     keep = torch.rand(2, 4, 6, 10, generator=torch.Generator().manual_seed(3)) > 0.3
