@@ -35,25 +35,39 @@ from skipsr.windows import WindowPlan, dense_mask, shift_for
 
 
 ROWS = 2048  # tokens per stem / head call at inference (their temporaries: ~16 MB each)
+ROW_BUCKET = 256  # a shorter last slice is zero-padded to a multiple of this (see rowwise)
 
 
 def rowwise(fn, n: int, *args: torch.Tensor, rows: int | None = None):
     """fn(*args) over `rows`-row slices of its (n, ...) arguments (an argument of one row is shared),
     written into preallocated outputs: the same result as fn(*args) with temporaries bounded by `rows`.
-    Under autograd (training) fn runs once on everything. rows: default ROWS."""
+
+    fn must treat rows independently. A last slice shorter than `rows` is zero-padded to a multiple
+    of ROW_BUCKET rows, so fn sees a handful of shapes whatever n is: oneDNN caches a primitive per
+    convolution shape, and a cache that grew with every window's token count made peak memory grow
+    with a video's length (issue 17). Under autograd (training) fn runs once on everything.
+    rows: default ROWS."""
     rows = rows or ROWS
-    if n <= rows or torch.is_grad_enabled():
+    if n == 0 or torch.is_grad_enabled():
         return fn(*args)
     outs, single = None, False
     for i in range(0, n, rows):
-        part = fn(*(a[i : i + rows] if a.shape[0] == n else a for a in args))
+        r = min(rows, n - i)
+        padded = min(rows, -(-r // ROW_BUCKET) * ROW_BUCKET)
+        part = fn(*(_slice_rows(a, i, r, padded) if a.shape[0] == n else a for a in args))
         single = isinstance(part, torch.Tensor)
         parts = (part,) if single else part
         if outs is None:
             outs = tuple(torch.empty((n, *p.shape[1:]), dtype=p.dtype, device=p.device) for p in parts)
         for o, p in zip(outs, parts):
-            o[i : i + rows] = p
+            o[i : i + r] = p[:r]
     return outs[0] if single else outs
+
+
+def _slice_rows(a: torch.Tensor, i: int, r: int, padded: int) -> torch.Tensor:
+    """Rows i..i+r of a, followed by zero rows up to `padded` rows."""
+    part = a[i : i + r]
+    return part if padded == r else torch.cat([part, part.new_zeros(padded - r, *a.shape[1:])])
 
 
 @dataclass(frozen=True)
@@ -159,13 +173,15 @@ class Attention(nn.Module):
     def attend(self, qkv: torch.Tensor, plan: WindowPlan) -> torch.Tensor:
         """Ragged windows, before the output projection. qkv (N, 3, H, hd) -> (N, H * hd)."""
         n = qkv.shape[0]
-        out = qkv.new_empty(n + 1, self.heads * self.hd)  # row N: where padding queries land
+        out = None
         for b in plan.batches:
             # padding slots read row 0: the batch's mask hides them as keys, and their queries land on row N
             qb, kb, vb = qkv[b.index.clamp(max=n - 1)].permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, L, hd) each
             o = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=b.attn_mask)  # (B, H, L, hd)
+            if out is None:  # in the attention's dtype (bf16 under autocast); row N: where padding queries land
+                out = o.new_empty(n + 1, self.heads * self.hd)
             out[b.index] = o.transpose(1, 2).flatten(2)
-        return out[:n]
+        return out[:n] if out is not None else qkv.new_empty(0, self.heads * self.hd)
 
     def attend_dense(self, x: torch.Tensor, cos, sin, mask: torch.Tensor) -> torch.Tensor:
         """Reference: all tokens, (N, N) boolean mask (True = may attend), before the output projection.

@@ -194,6 +194,29 @@ def test_stem_and_head_in_row_chunks_equal_one_call(monkeypatch):
         torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
 
 
+def test_row_slices_come_in_a_few_shapes_whatever_the_token_count():
+    """rowwise pads a short last slice to a multiple of ROW_BUCKET rows (oneDNN caches a primitive per
+    shape: a video's windows must not add a new one each): fn sees at most rows / ROW_BUCKET shapes
+    over every n, and the result is fn over all rows, a shared one-row argument included."""
+    from skipsr.model import ROW_BUCKET, rowwise
+
+    rows = 4 * ROW_BUCKET
+    seen = set()
+
+    def fn(a, shared):
+        seen.add(a.shape[0])
+        return a * 2 + shared, a.sum(1)
+
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 5, ROW_BUCKET, ROW_BUCKET + 1, rows - 1, rows, rows + 1, 3 * rows + 77, 1000):
+        a, shared = torch.randn(n, 3, generator=g), torch.randn(1, 3, generator=g)
+        with torch.no_grad():
+            got = rowwise(fn, n, a, shared, rows=rows)
+        torch.testing.assert_close(got[0], a * 2 + shared)
+        torch.testing.assert_close(got[1], a.sum(1))
+    assert seen <= {ROW_BUCKET * k for k in range(1, 5)} and {ROW_BUCKET, rows} <= seen
+
+
 def test_a_grown_model_computes_what_it_grew_from_and_its_new_blocks_learn():
     """model.grow_depth (issue 15: a bigger transformer): 4 -> 8 blocks, the same output on ragged
     windows (old blocks keep their order and window shift), the new blocks' gates get gradients; bad
