@@ -194,13 +194,19 @@ class SkipSRPipeline:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return self.fastpath.upscale_u8(lr_u8, bicubic)
 
-    def oracle_scores(self, hr: torch.Tensor, lr_u8: torch.Tensor) -> torch.Tensor:
-        """The oracle's detail scores (Tg, Hg, Wg) of an HR chunk (T, 3, H, W) in [0, 1] (its LR: lr_u8)."""
+    def oracle_scores(self, hr_u8: torch.Tensor, lr_u8: torch.Tensor) -> torch.Tensor:
+        """The oracle's detail scores (Tg, Hg, Wg) of an HR chunk (T, H, W, 3) uint8 (its LR: lr_u8),
+        computed a token's `pt` frames at a time: float temporaries of one frame group, not the chunk's."""
         cfg = self.cfg
-        if self.oracle == "paper":
-            return masks.detail_scores(hr, cfg.scale, cfg.token_px, cfg.pt)
-        approx = self.skipped_view(lr_u8).permute(0, 3, 1, 2).float() / 255.0  # (T, 3, H, W)
-        return masks.error_scores(hr, approx, cfg.token_px, cfg.pt)
+        scores = []
+        for i in range(0, hr_u8.shape[0], cfg.pt):
+            hr = hr_u8[i : i + cfg.pt].permute(0, 3, 1, 2).float().div_(255.0)  # (pt, 3, H, W)
+            if self.oracle == "paper":
+                scores.append(masks.detail_scores(hr, cfg.scale, cfg.token_px, cfg.pt))
+            else:
+                approx = self.skipped_view(lr_u8[i : i + cfg.pt]).permute(0, 3, 1, 2).float() / 255.0  # (pt, 3, H, W)
+                scores.append(masks.error_scores(hr, approx, cfg.token_px, cfg.pt))
+        return torch.cat(scores)  # (Tg, Hg, Wg)
 
     def _skip_mask(self, lr: torch.Tensor, lr_u8: torch.Tensor, hr: torch.Tensor | None, tau: float, mask: str,
                    timings) -> tuple:
@@ -242,7 +248,7 @@ class SkipSRPipeline:
                 if hr_frames.shape[1] < H or hr_frames.shape[2] < W:
                     raise ValueError(f"HR frames {hr_frames.shape[2]}x{hr_frames.shape[1]} are smaller than "
                                      f"{cfg.scale} x the LR ({w}x{h})")
-                hr = resize.to_float(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt), dev)
+                hr = torch.from_numpy(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt)).to(dev)
         skip, pred, oracle, detail = self._skip_mask(lr, lr_u8, hr, tau, mask, timings)
         with _Timer(timings, "transformer"):
             tokens = TokenSet.from_keep(~skip)
