@@ -54,8 +54,11 @@ class WindowPlan:
         return (self.n_slots - self.n_tokens) / max(self.n_slots, 1)
 
     @staticmethod
-    def build(pos: torch.Tensor, grid, window, shift, fill: float = 0.8, max_batch_tokens: int = 8192) -> "WindowPlan":
-        """Group the ragged windows of kept tokens at `pos` (N, 4) into padded batches."""
+    def build(pos: torch.Tensor, grid, window, shift, fill: float = 0.8, max_batch_tokens: int = 2048) -> "WindowPlan":
+        """Group the ragged windows of kept tokens at `pos` (N, 4) into padded batches.
+
+        max_batch_tokens: slots per batch (issue 17: 2048 rather than 8192 ran the transformer ~20%
+        faster on 2 cores, its gathers cache-sized, and lowered the in-window peak memory)."""
         n = pos.shape[0]
         wid = window_ids(pos, grid, window, shift)  # (N,)
         order = torch.argsort(wid, stable=True)  # kept rows sorted by window
