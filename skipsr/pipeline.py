@@ -208,7 +208,7 @@ class SkipSRPipeline:
                 scores.append(masks.error_scores(hr, approx, cfg.token_px, cfg.pt))
         return torch.cat(scores)  # (Tg, Hg, Wg)
 
-    def _skip_mask(self, lr: torch.Tensor, lr_u8: torch.Tensor, hr: torch.Tensor | None, tau: float, mask: str,
+    def _skip_mask(self, lr: torch.Tensor, lr_u8: torch.Tensor, hr_u8: torch.Tensor | None, tau: float, mask: str,
                    timings) -> tuple:
         """Returns (skip used, predicted skip or None, oracle skip or None), each (Tg, Hg, Wg) bool, and
         the detail scores behind the mask used (Tg, Hg, Wg) float (None for mask="none")."""
@@ -220,9 +220,9 @@ class SkipSRPipeline:
                 raise ValueError("mask='predicted' needs a mask predictor; load one or use mask='oracle'/'none'")
             with _Timer(timings, "predictor"), torch.no_grad():
                 pred, d_pred = self.predictor.skip_and_detail(lr, tau, self.mask_guard)
-        if hr is not None:  # evaluation only (it reads the HR): timed apart and left out of the total
+        if hr_u8 is not None:  # evaluation only (it reads the HR): timed apart and left out of the total
             with _Timer(timings, "oracle"):
-                d_oracle = self.oracle_scores(hr, lr_u8)
+                d_oracle = self.oracle_scores(hr_u8, lr_u8)
                 oracle = masks.oracle_mask(d_oracle, tau)
         if mask == "oracle" and oracle is None:
             raise ValueError("mask='oracle' needs the HR video (hr=...)")
@@ -243,13 +243,13 @@ class SkipSRPipeline:
         with _Timer(timings, "decode"):
             lr_u8 = torch.from_numpy(resize.pad_frames_u8(lr_frames, cfg.lr_patch, cfg.pt)).to(dev)  # (T', h', w', 3)
             lr = self.encode(lr_u8.permute(0, 3, 1, 2).float().div_(255.0))  # (T', 3, h', w')
-            hr = None
+            hr_u8 = None  # (T', H', W', 3) uint8 when given
             if hr_frames is not None:
                 if hr_frames.shape[1] < H or hr_frames.shape[2] < W:
                     raise ValueError(f"HR frames {hr_frames.shape[2]}x{hr_frames.shape[1]} are smaller than "
                                      f"{cfg.scale} x the LR ({w}x{h})")
-                hr = torch.from_numpy(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt)).to(dev)
-        skip, pred, oracle, detail = self._skip_mask(lr, lr_u8, hr, tau, mask, timings)
+                hr_u8 = torch.from_numpy(resize.pad_frames_u8(hr_frames[:, :H, :W], cfg.token_px, cfg.pt)).to(dev)
+        skip, pred, oracle, detail = self._skip_mask(lr, lr_u8, hr_u8, tau, mask, timings)
         with _Timer(timings, "transformer"):
             tokens = TokenSet.from_keep(~skip)
             prep = self.model.prepare(tokens)
