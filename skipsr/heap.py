@@ -1,10 +1,11 @@
 """A heap that does not creep (issue 17): glibc's malloc settings for long streaming runs.
 
 glibc raises its mmap threshold as large blocks are freed, after which tensors of varying size come
-from the heap and fragment it: a 300-frame 720p upscale peaks ~16% above a 30-frame one. Fixing the
-mmap and trim thresholds (and two arenas) keeps the peak flat in the length (1.05x) at a cost in
-speed (large tensors are mapped afresh: ~25% slower here; README "Speed"). Opt-in:
-`upscale --bounded-memory`, `bench --memory --bounded-memory`.
+from the heap and fragment it. With the transformer's temporaries in fixed-size row slices (model.py)
+a 300-frame 720p upscale peaks ~6.5% above a 30-frame one (README "Speed"). Fixing the mmap and
+trim thresholds (and two arenas) kept it flatter (1.03-1.05x, measured before the row slices) at a
+cost in speed (large tensors are mapped afresh: 14-38% slower here). Opt-in: `upscale --bounded-memory`,
+`bench --memory --bounded-memory`.
 """
 
 from __future__ import annotations
