@@ -29,7 +29,7 @@ GRAIN := 1
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup metric-weights browser peers demo test test-fast data train train-mid evaluate results clean
+.PHONY: setup metric-weights browser peers demo test test-fast data train train-mid train-mid-rest evaluate results clean
 
 $(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -104,11 +104,15 @@ train: data
 	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
 # Issue 15, item 5: the wider `mid` transformer (dim 192, 6 heads; ~2x the parameters) through the
-# stages (resumable: rerun to continue; not shipped, see checkpoints/README.md).
+# stages (resumable: rerun to continue; not shipped, see checkpoints/README.md). train-mid-rest starts
+# from a stage-1 model: MID_TEACHER (e.g. checkpoints/wip/skipsr_mid_stage1.safetensors, committed).
 MID_THREADS ?= 1
+MID_TEACHER ?= runs/sr_mid/model.safetensors
 train-mid: data
 	$(PY) -m skipsr.train.sr --run runs/sr_mid --size-name mid --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 100 --log-every 25 --threads $(MID_THREADS)
-	$(PY) -m skipsr.train.distill --run runs/distill_mid --teacher runs/sr_mid/model.safetensors --teacher-steps 2 $(DISTILL_ARGS) --threads $(MID_THREADS)
+	$(MAKE) train-mid-rest
+train-mid-rest: data
+	$(PY) -m skipsr.train.distill --run runs/distill_mid --teacher $(MID_TEACHER) --teacher-steps 2 $(DISTILL_ARGS) --threads $(MID_THREADS)
 	$(PY) -m skipsr.train.adversarial --run runs/adv_mid --init runs/distill_mid/model.safetensors $(ADV_ARGS) --threads $(MID_THREADS)
 	$(PY) -m skipsr.train.adversarial --run runs/adv_mid_p30 --init runs/adv_mid/model.safetensors --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-frames 2 --tau-max 8 --perceptual-weight 0.3 --lr 1e-4 --steps 600 --val-every 300 --threads $(MID_THREADS)
 
