@@ -57,6 +57,8 @@ def rowwise(fn, n: int, *args: torch.Tensor, rows: int | None = None):
         part = fn(*(_slice_rows(a, i, r, padded) if a.shape[0] == n else a for a in args))
         single = isinstance(part, torch.Tensor)
         parts = (part,) if single else part
+        if r == n:  # one slice: its result cut to n rows, without a copy into a preallocated output
+            return part[:n] if single else tuple(p[:n] for p in parts)
         if outs is None:
             outs = tuple(torch.empty((n, *p.shape[1:]), dtype=p.dtype, device=p.device) for p in parts)
         for o, p in zip(outs, parts):
