@@ -218,22 +218,29 @@ def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr
 
 
 MEMORY_SCRIPT = """
-import json, resource, sys
+import contextlib, json, resource, sys
 from skipsr.heap import bound_heap
 if sys.argv[6] == "1":
     bound_heap()
+from analysis.memtrace import WindowTrace, trend
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.streaming import upscale_file
 pipe = SkipSRPipeline.from_pretrained(sys.argv[4] or None, load_predictor=False, chunk_frames=8)
-res = upscale_file(pipe, sys.argv[1], sys.argv[2], tau=float(sys.argv[3]), mask="oracle", hr=sys.argv[5])
-print(json.dumps({"frames": res.frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "skip_ratio": res.skip_ratio, "total_s": res.timings["total"]}))
+trace = WindowTrace(pipe) if sys.argv[7] == "1" else None
+with trace or contextlib.nullcontext():
+    res = upscale_file(pipe, sys.argv[1], sys.argv[2], tau=float(sys.argv[3]), mask="oracle", hr=sys.argv[5])
+out = {"frames": res.frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "skip_ratio": res.skip_ratio, "total_s": res.timings["total"]}
+if trace:
+    out.update(windows=trace.windows, trend=trend(trace.windows))
+print(json.dumps(out))
 """
 
 
 def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str | None,
-           bounded: bool = False) -> dict:
-    """Peak RSS of streaming a 720p-output upscale of a short and a long clip, each in a fresh process."""
+           bounded: bool = False, window_trace: bool = False) -> dict:
+    """Peak RSS of streaming a 720p-output upscale of a short and a long clip, each in a fresh process.
+    window_trace: also each window's peak and the trend of the peaks (analysis/memtrace.py)."""
     from skipsr.video import VideoWriter
 
     out = {}
@@ -247,7 +254,8 @@ def memory(frames_short: int, frames_long: int, tau: float, checkpoint_path: str
                     whr.write(hr)
                     wlr.write(resize.to_uint8(degrade.bicubic(resize.to_float(hr), 4)))
             res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(lr_path), str(Path(tmp) / f"o{n}.mp4"),
-                                  str(tau), checkpoint_path or "", str(hr_path), "1" if bounded else "0"],
+                                  str(tau), checkpoint_path or "", str(hr_path), "1" if bounded else "0",
+                                  "1" if window_trace else "0"],
                                  capture_output=True, text=True, check=False)
             if res.returncode:
                 raise RuntimeError(res.stderr[-2000:])
@@ -286,6 +294,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--frames-short", type=int, default=30)
     ap.add_argument("--frames-long", type=int, default=300)
     ap.add_argument("--bounded-memory", action="store_true", help="with --memory: glibc heap bounded (skipsr.heap)")
+    ap.add_argument("--window-trace", action="store_true",
+                    help="with --memory: also the peak of every window and their trend (analysis/memtrace.py)")
     ap.add_argument("--no-quality", action="store_true", help="skip LPIPS / DISTS (PSNR-Y only)")
     cliutil.add_results(ap, help="also write the no-skip and skip runs as store rows into this folder")
     cliutil.add_json(ap)
@@ -304,7 +314,7 @@ def _main(argv: list[str] | None) -> int:
                "out_h": int(hr.shape[1]), "presets": encode_presets(hr), "chosen": ENCODE_PRESET}
     elif args.memory:
         out = memory(args.frames_short, args.frames_long, args.tau if args.tau is not None else 4.0, args.checkpoint,
-                     args.bounded_memory)
+                     args.bounded_memory, args.window_trace)
     else:
         cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",

@@ -237,3 +237,27 @@ def test_ray_engine_equals_the_local_stream_bit_for_bit(tmp_path, tiny_checkpoin
 def test_bounded_heap_sets_glibc_malloc_options():
     res = run_cli("-c", "from skipsr.heap import bound_heap; print(bound_heap())")
     assert res.returncode == 0 and res.stdout.strip() == "True", res.stderr
+
+
+def test_window_trace_records_every_window_and_the_trend_finds_a_slope():
+    """analysis.memtrace: one record per streamed window (its kept tokens as the stream counts them,
+    a peak at or above the RSS before it); the pipeline is itself again afterwards; the trend
+    recovers a known slope and scatter, and needs enough windows past the warm-up."""
+    from analysis.memtrace import WindowTrace, trend
+
+    pipe = SkipSRPipeline(tiny_model(CFG), chunk_frames=4, overlap_frames=2)
+    lr, hr = lr_hr(t=11)
+    stats: dict = {}
+    with WindowTrace(pipe) as tr:
+        frames = sum(len(f) for f in pipe.run_stream([lr], [hr], tau=3, mask="oracle", stats=stats))
+    assert frames == 11 and len(tr.windows) == 5  # windows [0,4) [2,6) [4,8) [6,10) [8,11)
+    assert sum(w["n_kept"] for w in tr.windows) == stats["n_kept"]
+    assert all(w["peak_mb"] >= w["rss_before_mb"] > 0 for w in tr.windows)
+    assert "_run_tiled" not in vars(pipe)
+
+    rng = np.random.default_rng(0)
+    windows = [{"peak_mb": 1000 + 2.0 * i + rng.normal(0, 5)} for i in range(60)]
+    t = trend(windows, warmup=3)
+    assert t["windows"] == 57 and abs(t["peak_slope_mb_per_window"] - 2.0) < 0.2
+    assert 3 < t["peak_scatter_sd_mb"] < 7
+    assert trend(windows[:5], warmup=3) == {}
