@@ -2,21 +2,21 @@
 
 `WindowTrace(pipe)` samples the process's resident memory every millisecond in a thread and records,
 for every window the pipeline runs, the RSS before it, the peak inside it and glibc's heap
-(`mallinfo2`: arena size, bytes in use, bytes free). `trend(windows)` fits a line to the peaks after
-the warm-up: a slope of MB per window is growth; the scatter around it is what makes a long video's
-peak (the highest of many windows) exceed a short one's without any growth.
+(`skipsr.heap.heap_stats_mb`: arena size, bytes in use, bytes free). `trend(windows)` fits a line to
+the peaks after the warm-up: a slope of MB per window is growth; the scatter around it is what makes
+a long video's peak (the highest of many windows) exceed a short one's without any growth.
 `python -m analysis.bench --memory --window-trace --json` prints both for the short and the long run.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import threading
 import time
 
 import numpy as np
+
+from skipsr.heap import heap_stats_mb
 
 WARMUP_WINDOWS = 3  # the first windows fill the decoder, the encoder and glibc's dynamic thresholds
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -26,23 +26,6 @@ def rss_mb() -> float:
     """The process's resident set now (Linux /proc), in MB."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE_MB
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in
-                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
-
-
-def heap_mb() -> dict:
-    """glibc's heap over all arenas (`mallinfo2`), in MB: {} where the C library has none."""
-    try:
-        fn = ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2
-    except (OSError, TypeError, AttributeError):
-        return {}
-    fn.restype = _MallInfo2
-    m = fn()
-    return {"arena_mb": m.arena / 2**20, "mapped_mb": m.hblkhd / 2**20, "in_use_mb": m.uordblks / 2**20,
-            "free_mb": m.fordblks / 2**20}
 
 
 class WindowTrace:
@@ -74,7 +57,7 @@ class WindowTrace:
             with self._lock:
                 peak = max(self._peak, rss_mb())
             self.windows.append({"n_kept": int(out[3]), "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1),
-                                 **{k: round(v, 1) for k, v in heap_mb().items()}})
+                                 **{k: round(v, 1) for k, v in heap_stats_mb().items()}})
             return out
 
         self.pipe._run_tiled = traced

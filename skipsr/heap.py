@@ -2,7 +2,8 @@
 
 glibc raises its mmap threshold as large blocks are freed, after which tensors of varying size come
 from the heap and fragment it. With the transformer's temporaries in fixed-size row slices (model.py)
-a 300-frame 720p upscale peaks ~6.5% above a 30-frame one (README "Speed"). Fixing the mmap and
+a 300-frame 720p upscale peaks 6.5-8.7% above a 30-frame one, mostly the scatter of the windows'
+peaks plus slow fragmentation (`heap_stats_mb`, analysis/memtrace.py; README "Speed"). Fixing the mmap and
 trim thresholds (and two arenas) kept it flatter (1.03-1.05x, measured before the row slices) at a
 cost in speed (large tensors are mapped afresh: 14-38% slower here). Opt-in: `upscale --bounded-memory`,
 `bench --memory --bounded-memory`.
@@ -36,6 +37,23 @@ def trim_heap() -> bool:
     libc = _libc()
     trim = getattr(libc, "malloc_trim", None)
     return bool(trim(0)) if trim is not None else False
+
+
+class _MallInfo2(ctypes.Structure):  # glibc >= 2.33 (malloc.h)
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+
+def heap_stats_mb() -> dict:
+    """glibc's heap over all arenas (`mallinfo2`), in MB: arena size, mapped blocks, bytes in use and
+    free bytes; {} where the C library has no mallinfo2."""
+    fn = getattr(_libc(), "mallinfo2", None)
+    if fn is None:
+        return {}
+    fn.restype = _MallInfo2
+    m = fn()
+    return {"arena_mb": m.arena / 2**20, "mapped_mb": m.hblkhd / 2**20, "in_use_mb": m.uordblks / 2**20,
+            "free_mb": m.fordblks / 2**20}
 
 
 def bound_heap(threshold_bytes: int = 4 << 20, arenas: int = 2) -> bool:
