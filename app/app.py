@@ -90,7 +90,7 @@ def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, 
 def new_run_dir() -> Path:
     """A fresh folder for one run's videos; all but the newest KEEP_RUNS - 1 earlier ones are removed."""
     RUNS.mkdir(parents=True, exist_ok=True)
-    old = sorted((p for p in RUNS.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    old = sorted((p for p in RUNS.glob("run-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for p in old[: max(len(old) - (KEEP_RUNS - 1), 0)]:
         shutil.rmtree(p, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
@@ -133,7 +133,8 @@ def answers(example: str | None, degradation: str, upload: str | None, fit: str,
                                  results=APP_RESULTS):
             ans = present.answer(cmp)
             if cmp.stage == "done" and key and (cmp.speed.reliable or cache_unreliable):
-                ans["views0"] = view_files({"videos": ans["videos"], "frames": ans["frames"]}, *DEFAULT_VIEW)
+                ans["views0"] = view_files({"videos": ans["videos"], "frames": ans["frames"]}, *DEFAULT_VIEW,
+                                           folder=Path(ans["videos"]["skip"]).parent)
                 ans = cache.put(key, ans)
             yield ans
 
@@ -143,10 +144,8 @@ def _frame(path: str, index: int) -> np.ndarray:
     return views.frame_of(path, index)
 
 
-def frame_views(state: dict | None, index: int, left: str, right: str, zx: float, zy: float):
-    """(slider pair, |SkipSR - no-skip| heatmap, zoomed crops of every view) of one frame."""
-    if not state:
-        return None, None, None
+def frame_views(state: dict, index: int, left: str, right: str, zx: float, zy: float):
+    """(slider pair, |SkipSR - no-skip| heatmap, zoomed crops of every view) of one frame, as arrays."""
     vids, i = state["videos"], int(np.clip(index, 0, state["frames"] - 1))
 
     def pick(label: str) -> np.ndarray:  # a view the clip lacks (an upload's ground truth) shows SkipSR
@@ -158,28 +157,58 @@ def frame_views(state: dict | None, index: int, left: str, right: str, zx: float
 
 
 DEFAULT_VIEW = (0, "SkipSR", "bicubic", 0.5, 0.5)  # (frame, left, right, zoom x, zoom y) an answer opens with
+# The slider's whole frames are JPEG at quality 95 without chroma subsampling: 42.7 dB PSNR against
+# the frame (which the H.264 video it is decoded from already holds at ~43 dB), 1/4 of the PNG's
+# bytes and 1/5 of its decoding time in the browser. The heatmap and the zoomed crops stay exact (PNG).
+# Written here rather than handed to Gradio as arrays, which it would save as WebP at quality 80.
+VIEW_FORMAT = {"left": "jpg", "right": "jpg"}
+VIEW_SAVE = {"jpg": {"quality": 95, "subsampling": 0}, "png": {"compress_level": 1}}
+VIEW_SETS = RUNS / "views"  # views picked after an answer: images, re-rendered split screens (Gradio copies what it serves)
+KEEP_VIEW_SETS = 32
 
 
-def view_files(state: dict, *view) -> dict[str, str]:
-    """frame_views as PNG files beside the answer's videos: {"left", "right", "heat", "crop-<view>"}."""
+def view_files(state: dict, *view, folder: Path) -> dict[str, str]:
+    """frame_views as image files in `folder`: {"left", "right", "heat", "crop-<view>"}."""
     from PIL import Image
 
     (a, b), heat, crops = frame_views(state, *view)
-    folder = Path(state["videos"]["skip"]).parent
-    images = {"left": a, "right": b, "heat": heat,
-              **{f"crop-{LABEL_VIEWS[label]}": crop for crop, label in crops}}
+    images = {"left": a, "right": b, "heat": heat, **{f"crop-{LABEL_VIEWS[label]}": crop for crop, label in crops}}
+    files = {}
     for name, img in images.items():
-        Image.fromarray(img).save(folder / f"view-{name}.png", compress_level=1)
-    return {name: str(folder / f"view-{name}.png") for name in images}
+        fmt = VIEW_FORMAT.get(name, "png")
+        files[name] = str(folder / f"view-{name}.{fmt}")
+        Image.fromarray(img).save(files[name], **VIEW_SAVE[fmt])
+    return files
+
+
+def new_view_set() -> Path:
+    """A fresh folder for one set of picked views; the oldest beyond KEEP_VIEW_SETS are removed."""
+    VIEW_SETS.mkdir(parents=True, exist_ok=True)
+    old = sorted((p for p in VIEW_SETS.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for p in old[: max(len(old) - (KEEP_VIEW_SETS - 1), 0)]:
+        shutil.rmtree(p, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=VIEW_SETS))
+
+
+def shown_views(files: dict[str, str]):
+    """(slider pair, heatmap, crops with their labels) of view_files' images, as the components take them."""
+    crops = [(files[f"crop-{v}"], label) for v, label in VIEW_LABELS.items() if f"crop-{v}" in files]
+    return (files["left"], files["right"]), files["heat"], crops
+
+
+def picked_views(state: dict | None, index: int, left: str, right: str, zx: float, zy: float):
+    """The views of a picked frame, side pair and zoom centre (the controls' handler)."""
+    if not state:
+        return None, None, None
+    return shown_views(view_files(state, index, left, right, zx, zy, folder=new_view_set()))
 
 
 def first_views(ans: dict, left: str, right: str, zx: float, zy: float):
     """(slider pair, heatmap, crops) of frame 0: the cached images when the view is the default."""
     files = ans.get("views0")
     if files and (0, left, right, zx, zy) == DEFAULT_VIEW:
-        crops = [(files[f"crop-{v}"], label) for v, label in VIEW_LABELS.items() if f"crop-{v}" in files]
-        return (files["left"], files["right"]), files["heat"], crops
-    return frame_views({"videos": ans["videos"], "frames": ans["frames"]}, 0, left, right, zx, zy)
+        return shown_views(files)
+    return picked_views({"videos": ans["videos"], "frames": ans["frames"]}, 0, left, right, zx, zy)
 
 
 def split_video(state: dict | None, left: str, right: str):
@@ -195,7 +224,7 @@ def split_video(state: dict | None, left: str, right: str):
     from skipsr.video import probe, read_video
 
     frames = views.split_screen(read_video(vids[a]), read_video(vids[b]))
-    return views.encode({f"split-{a}-{b}": frames}, new_run_dir(), probe(vids[a]).fps)[f"split-{a}-{b}"]
+    return views.encode({f"split-{a}-{b}": frames}, new_view_set(), probe(vids[a]).fps)[f"split-{a}-{b}"]
 
 
 def curve_highlight(ans: dict) -> dict:
@@ -247,10 +276,14 @@ def _store_rows(folder: str, signature: tuple) -> pd.DataFrame:
     return df
 
 
+def store_signature() -> tuple:
+    """(name, mtime) of every shard of the curves' store: it changes when the store does."""
+    return tuple((p.name, p.stat().st_mtime) for p in store.ResultsStore(CURVE_RESULTS).shards())
+
+
 def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
     """The curves' rows (sweep, evaluate, bench, peers; never the app's), read once per change of the store."""
-    shards = store.ResultsStore(CURVE_RESULTS).shards()
-    df = _store_rows(str(CURVE_RESULTS), tuple((p.name, p.stat().st_mtime) for p in shards))
+    df = _store_rows(str(CURVE_RESULTS), store_signature())
     if clip and not df.empty:
         df = df[df["clip_id"] == clip]
     if model and not df.empty:
@@ -260,7 +293,19 @@ def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
 
 def curves(clip: str | None, model: str | None, degradation: str | None, highlight: dict | None):
     """The Curves tab: skip cost (LPIPS rise, PSNR-Y drop) vs speed-up, quality vs seconds per frame
-    with the peers, skip ratio by mask source. `model` filters our models (the peers always show)."""
+    with the peers, skip ratio by mask source. `model` filters our models (the peers always show).
+    Without a run to mark, the figures are drawn once per change of the store (every page load asks)."""
+    if highlight is None:
+        return _unmarked_curves(clip, model, degradation, store_signature())
+    return _draw_curves(clip, model, degradation, highlight)
+
+
+@functools.lru_cache(maxsize=16)
+def _unmarked_curves(clip: str | None, model: str | None, degradation: str | None, signature: tuple):
+    return _draw_curves(clip, model, degradation, None)
+
+
+def _draw_curves(clip: str | None, model: str | None, degradation: str | None, highlight: dict | None):
     df = plots.normalise(store_frame(clip, None))
     if model and not df.empty:
         df = df[(df["model_id"] == model) | (df["method"] != "skipsr")]
@@ -299,6 +344,8 @@ def build() -> gr.Blocks:
     ours = plots.normalise(df)
     models = sorted(ours[ours["method"] == "skipsr"]["model_id"].dropna().unique()) if not df.empty else []
     side_choices = list(VIEW_LABELS.values())
+    default_model = APP_MODEL_ID if APP_MODEL_ID in models else None
+    curves(None, default_model, "bicubic", None)  # drawn now, so a page load does not wait (or hold the CPU) for it
     with gr.Blocks(title="SkipSR Studio", delete_cache=(900, 1800)) as demo:
         gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
                     f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
@@ -370,8 +417,7 @@ def build() -> gr.Blocks:
                         "same model's no-skip output. Seconds are this machine's, from the sweep.")
             with gr.Row():
                 clip_f = gr.Dropdown([None, *clips], value=None, label="clip (empty: all, aggregated)")
-                model_f = gr.Dropdown([None, *models], value=APP_MODEL_ID if APP_MODEL_ID in models else None,
-                                      label="model (empty: all)")
+                model_f = gr.Dropdown([None, *models], value=default_model, label="model (empty: all)")
                 degr_f = gr.Dropdown(["bicubic", "realistic"], value="bicubic", label="input (quality vs speed)")
             with gr.Row():
                 p1, p2 = gr.Plot(elem_id="plot-cost-lpips"), gr.Plot(elem_id="plot-cost-psnr")
@@ -382,16 +428,17 @@ def build() -> gr.Blocks:
                   [example, degradation, upload, fit, tau, steps, mask, frames, seed, model_name, left, right, zx, zy],
                   [speed, lr_video, bicubic_video, hr_video, skip_video, noskip_video, split, slider, heat, zoom,
                    pred_overlay, oracle_overlay, agreement, quality, metrics_df, timings, state, frame_idx, highlight,
-                   summary], concurrency_limit=2, api_name="compare")
+                   summary], concurrency_limit=2, api_name="compare",
+                  show_progress_on=[speed])  # one progress box (the first output), not 20 repainting overlays
         view_inputs = [state, frame_idx, left, right, zx, zy]
         for control in (frame_idx, left, right, zx, zy):
-            control.change(frame_views, view_inputs, [slider, heat, zoom], api_name=False)
+            control.change(picked_views, view_inputs, [slider, heat, zoom], api_name=False)
         for control in (left, right):
             control.change(split_video, [state, left, right], [split], api_name=False)
         for f in (clip_f, model_f, degr_f):
             f.change(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
+        # drawn when the tab opens, not at page load: a visitor's first click shares the CPU with nothing
         curves_tab.select(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
-        demo.load(curves, [clip_f, model_f, degr_f, highlight], [p1, p2, p3, p4], api_name=False)
     return demo.queue(max_size=16, default_concurrency_limit=2)
 
 

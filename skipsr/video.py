@@ -266,7 +266,9 @@ class VideoWriter:
         self.audio_from = str(audio_from) if audio_from else None
         self.frames_written = 0
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(self.path, mode="w", format="mp4")
+        # faststart: the index (moov) before the media, so a browser shows the first frame without a
+        # second request for the file's end
+        self._container = av.open(self.path, mode="w", format="mp4", options={"movflags": "+faststart"})
         self._stream = None
 
     def _start(self, h: int, w: int) -> None:

@@ -158,6 +158,21 @@ def test_bad_input_gets_a_message_and_the_app_keeps_serving(app, tmp_path):
     assert out["summary"]["model_compute_s"] > 0
 
 
+VIEWS = ["#lr-video video", "#bicubic-video video", "#hr-video video", "#skip-video video", "#noskip-video video",
+         "#split-video video", "#pred-overlay video", "#oracle-overlay video", "#frame-slider img", "#heatmap img",
+         "#zoom img"]
+# Every view is shown: each selector matches, every match has a box and content (a video its size and
+# first frame's place known: metadata; an image decoded), and the speed says the answer is the cache's.
+# Checked in the page on every animation frame, so the time is the page's, not 11 round trips'.
+SHOWN = """(views) => views.every(sel => {
+    const all = [...document.querySelectorAll(sel)];
+    return all.length > 0 && all.every(e => {
+        const r = e.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && (e.tagName === 'VIDEO' ? e.readyState >= 1 : e.complete && e.naturalWidth > 0);
+    });
+}) && document.querySelector('#speed').innerText.includes('from the cache')"""
+
+
 def browser_page(p, user_dir):
     # A fresh user-data dir (Playwright passes it as --user-data-dir) and the project's flags.
     return p.chromium.launch_persistent_context(
@@ -177,17 +192,12 @@ def test_browser_every_view_cached_fresh_and_an_oversize_upload(app, tmp_path):
         page = browser.new_page()
         page.goto(url, wait_until="load", timeout=60_000)
         page.wait_for_selector("#run", timeout=60_000)
-        # 1. the default example (cached): every view within 2 s of the click
+        # 1. the default example (cached): every view shown within 2 s of the click
         t0 = time.time()
         page.locator("#run").click()
-        views = ["#lr-video video", "#bicubic-video video", "#hr-video video", "#skip-video video",
-                 "#noskip-video video", "#split-video video", "#pred-overlay video", "#oracle-overlay video",
-                 "#frame-slider img", "#heatmap img", "#zoom img"]
-        for elem in views:
-            page.wait_for_selector(elem, timeout=30_000)
-        page.wait_for_function("() => document.querySelector('#speed').innerText.includes('from the cache')",
-                               timeout=30_000)
+        page.wait_for_function(SHOWN, arg=VIEWS, polling="raf", timeout=30_000)
         cached_s = time.time() - t0
+        print(f"the cached example was shown in {cached_s:.2f} s")
         assert cached_s < 2.0, f"the cached example took {cached_s:.2f} s in the browser"
         assert "F1" in page.locator("#agreement").inner_text() and "loss" in page.locator("#quality").inner_text()
         assert "SkipSR" in page.locator("#metrics").inner_text() and "transformer" in page.locator("#timings").inner_text()
