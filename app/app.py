@@ -87,13 +87,18 @@ def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, 
                       "grain": pipe.grain, "mask_guard": pipe.mask_guard})  # card settings that change the output
 
 
-def new_run_dir() -> Path:
-    """A fresh folder for one run's videos; all but the newest KEEP_RUNS - 1 earlier ones are removed."""
+def fresh_folder(prefix: str, keep: int) -> Path:
+    """A new folder RUNS/<prefix>...; all but the newest keep - 1 earlier ones of that prefix are removed."""
     RUNS.mkdir(parents=True, exist_ok=True)
-    old = sorted((p for p in RUNS.glob("run-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for p in old[: max(len(old) - (KEEP_RUNS - 1), 0)]:
+    old = sorted((p for p in RUNS.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for p in old[: max(len(old) - (keep - 1), 0)]:
         shutil.rmtree(p, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=RUNS))
+
+
+def new_run_dir() -> Path:
+    """A fresh folder for one run's videos (the newest KEEP_RUNS are kept)."""
+    return fresh_folder("run-", KEEP_RUNS)
 
 
 atexit.register(shutil.rmtree, RUNS, ignore_errors=True)
@@ -163,8 +168,7 @@ DEFAULT_VIEW = (0, "SkipSR", "bicubic", 0.5, 0.5)  # (frame, left, right, zoom x
 # Written here rather than handed to Gradio as arrays, which it would save as WebP at quality 80.
 VIEW_FORMAT = {"left": "jpg", "right": "jpg"}
 VIEW_SAVE = {"jpg": {"quality": 95, "subsampling": 0}, "png": {"compress_level": 1}}
-VIEW_SETS = RUNS / "views"  # views picked after an answer: images, re-rendered split screens (Gradio copies what it serves)
-KEEP_VIEW_SETS = 32
+KEEP_VIEW_SETS = 32  # views picked after an answer (images, re-rendered split screens): Gradio copies what it serves
 
 
 def view_files(state: dict, *view, folder: Path) -> dict[str, str]:
@@ -182,12 +186,8 @@ def view_files(state: dict, *view, folder: Path) -> dict[str, str]:
 
 
 def new_view_set() -> Path:
-    """A fresh folder for one set of picked views; the oldest beyond KEEP_VIEW_SETS are removed."""
-    VIEW_SETS.mkdir(parents=True, exist_ok=True)
-    old = sorted((p for p in VIEW_SETS.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for p in old[: max(len(old) - (KEEP_VIEW_SETS - 1), 0)]:
-        shutil.rmtree(p, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=VIEW_SETS))
+    """A fresh folder for one set of picked views (the newest KEEP_VIEW_SETS are kept)."""
+    return fresh_folder("views-", KEEP_VIEW_SETS)
 
 
 def shown_views(files: dict[str, str]):
@@ -294,7 +294,7 @@ def store_frame(clip: str | None, model: str | None) -> pd.DataFrame:
 def curves(clip: str | None, model: str | None, degradation: str | None, highlight: dict | None):
     """The Curves tab: skip cost (LPIPS rise, PSNR-Y drop) vs speed-up, quality vs seconds per frame
     with the peers, skip ratio by mask source. `model` filters our models (the peers always show).
-    Without a run to mark, the figures are drawn once per change of the store (every page load asks)."""
+    Without a run to mark, the figures are drawn once per change of the store (each opening of the tab asks)."""
     if highlight is None:
         return _unmarked_curves(clip, model, degradation, store_signature())
     return _draw_curves(clip, model, degradation, highlight)
