@@ -2,8 +2,9 @@
 
 glibc raises its mmap threshold as large blocks are freed, after which tensors of varying size come
 from the heap and fragment it. With the transformer's temporaries in fixed-size row slices (model.py)
-a 300-frame 720p upscale peaks 6.5-8.7% above a 30-frame one, mostly the scatter of the windows'
-peaks plus slow fragmentation (`heap_stats_mb`, analysis/memtrace.py; README "Speed"). Fixing the mmap and
+a 300-frame 720p upscale peaks 5-9% above a 30-frame one (the same settings give 1.052 one run and
+1.089 the next), mostly the scatter of the windows' peaks plus slow fragmentation (`heap_stats_mb`,
+analysis/memtrace.py; README "Speed", memory items 5-6). Fixing the mmap and
 trim thresholds (and two arenas) kept it flatter (1.03-1.05x, measured before the row slices) at a
 cost in speed (large tensors are mapped afresh: 14-38% slower here). Opt-in: `upscale --bounded-memory`,
 `bench --memory --bounded-memory`.
