@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -191,17 +192,28 @@ def iter_chunks(
         container.close()
 
 
+# BT.601 limited range: rows Y, U (Cb), V (Cr); columns R, G, B (0-255) and the offset (issue 17)
+_RGB_TO_YUV = np.array([[65.481, 128.553, 24.966, 16 * 255], [-37.797, -74.203, 112.0, 128 * 255],
+                        [112.0, -93.786, -18.214, 128 * 255]]) / 255
+
+
 def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB, H and W even -> one I420 frame (H * 3/2, W) uint8, BT.601 limited range,
-    rounded; chroma is the mean of each 2x2 block."""
+    rounded; chroma is the mean of each 2x2 block (taken on the RGB before the linear map: the same
+    up to float rounding, a level in a few pixels per million).
+
+    OpenCV's per-pixel transform and area resize: 11 ms a 720p frame on one core here, against 44 ms
+    for the same arithmetic in numpy passes (README "Speed"; it runs once per encoded frame).
+    """
     h, w, _ = rgb.shape
-    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
-    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
-    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
-    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
-    u, v = (p.reshape(h // 2, 2, w // 2, 2).mean((1, 3)) for p in (u, v))  # (H/2, W/2) each
-    planes = [y.reshape(-1), u.reshape(-1), v.reshape(-1)]
-    return np.clip(np.rint(np.concatenate(planes)), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    rgb = np.ascontiguousarray(rgb)
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    out[:h] = cv2.transform(rgb, _RGB_TO_YUV[:1])  # (H, W) Y, rounded and saturated
+    half = cv2.resize(rgb.astype(np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # (H/2, W/2, 3) means
+    uv = cv2.transform(half, _RGB_TO_YUV[1:])  # (H/2, W/2, 2) float32
+    np.clip(np.rint(uv, out=uv), 0, 255, out=uv)
+    out[h:].reshape(2, h // 2, w // 2)[:] = np.moveaxis(uv, -1, 0)  # U plane, then V
+    return out
 
 
 def yuv420_to_rgb(i420: np.ndarray, height: int, width: int) -> np.ndarray:

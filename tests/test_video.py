@@ -217,3 +217,25 @@ def test_deterministic_encodes_are_bit_identical(tmp_path):
             write_video(path, noisy.astype(np.uint8), 24, crf=28, deterministic=True)
             digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
         assert len(digests) == 1, f"clip {seed}: {len(digests)} different encodings"
+
+
+def test_rgb_to_yuv420_is_bt601_limited_range_with_2x2_chroma_means():
+    """The encoder's conversion (OpenCV) against the formula in float64: Y per pixel, U and V of each
+    2x2 block's mean; a level off in at most a few pixels per million (float rounding at ties)."""
+    from skipsr.video import rgb_to_yuv420
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)
+    rgb[:20] = [[0, 0, 0]] * 320  # black -> Y 16, U = V = 128
+    rgb[20:40] = [[255, 255, 255]] * 320  # white -> Y 235
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    u, v = (p.reshape(90, 2, 160, 2).mean((1, 3)) for p in (u, v))
+    want = np.clip(np.rint(np.concatenate([y.ravel(), u.ravel(), v.ravel()])), 0, 255).reshape(270, 320)
+    got = rgb_to_yuv420(rgb)
+    assert got.dtype == np.uint8 and got.shape == (270, 320)
+    assert (got[:20] == 16).all() and (got[20:40] == 235).all() and (got[180:190, :] == 128).all()
+    diff = np.abs(got.astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
