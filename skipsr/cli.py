@@ -20,6 +20,7 @@ import torch
 from skipsr import checkpoint, cliutil, degrade, masks, resize
 from skipsr.video import VideoWriter, iter_chunks, probe
 from skipsr.model import ModelConfig
+from skipsr.streaming import UPSCALE_WINDOW_FRAMES
 
 log = logging.getLogger("skipsr")
 
@@ -114,7 +115,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         return _upscale_ray(args, info)
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, device=args.device,
                                           load_predictor=args.mask == "predicted", chunk_frames=args.chunk_frames,
-                                          precision=args.precision)
+                                          precision=args.precision, compiled=args.compile)
     tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
     if pipe.cfg.scale != args.scale:
         raise cliutil.BadInput(f"the checkpoint is a x{pipe.cfg.scale} model, --scale {args.scale} was asked")
@@ -143,6 +144,8 @@ def _upscale_ray(args: argparse.Namespace, info) -> int:
         raise cliutil.BadInput("--engine ray runs the predicted mask (or none); the oracle needs --hr: run locally")
     if args.device != "cpu":
         raise cliutil.BadInput("--engine ray runs on the workers' CPUs; --device is for the local engine")
+    if args.compile:
+        raise cliutil.BadInput("--compile is for the local engine (each Ray worker would compile on its own)")
     if args.workers is not None and args.workers < 1:
         raise cliutil.BadInput("--workers must be >= 1")
     total = min(info.frames, args.frames or info.frames) or None
@@ -265,12 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint.add_model_args(u)
     u.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     cliutil.add_frames(u)
-    u.add_argument("--chunk-frames", type=int, default=16)
+    u.add_argument("--chunk-frames", type=int, default=UPSCALE_WINDOW_FRAMES)
     u.add_argument("--device", default="cpu")
     u.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                    help="bf16: the transformer and fast path under bfloat16 autocast, ~1.5x faster on a CPU with "
                         "AVX512-BF16 at LPIPS within 0.001 (README 'Speed'); auto: bf16 where the CPU/GPU has it "
                         "natively, else fp32 (the default)")
+    u.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer's per-token parts: faster per frame after a compile of "
+                        "about a minute on a 2-core CPU (less from inductor's cache), so for long videos; needs a "
+                        "C++ compiler (README 'Speed')")
     u.add_argument("--bounded-memory", action="store_true",
                    help="peak memory flat in the video's length (glibc heap settings, skipsr/heap.py; ~25%% slower)")
     u.add_argument("--engine", choices=("local", "ray"), default="local",

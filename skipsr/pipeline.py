@@ -101,7 +101,8 @@ class SkipSRPipeline:
                  tile_lr_px: int = 512, tile_overlap_lr_px: int = 16, card: dict | None = None,
                  predictor_card: dict | None = None, fastpath: FastPath | None = None,
                  residual_base: str = "bicubic", fastpath_card: dict | None = None, oracle: str | None = None,
-                 mask_guard: float | None = None, precision: str = "fp32", grain: float | None = None):
+                 mask_guard: float | None = None, precision: str = "fp32", grain: float | None = None,
+                 compiled: bool = False):
         """fastpath: a FastPath network that replaces bicubic on skipped tokens (None: bicubic, the
         paper's choice); residual_base: whether kept tokens add the transformer's residual to bicubic
         (what the models were trained with) or to the fast path's output; oracle: the oracle mask's
@@ -112,7 +113,9 @@ class SkipSRPipeline:
         tokens get grain at RMS grain x their detail score (grain.py; None: the card's `grain`, else 0); precision:
         "bf16" runs the transformer and the fast path under bfloat16 autocast (README "Speed":
         measured cost and gain),
-        "auto" bf16 where the device has it natively (`native_bf16`), else fp32."""
+        "auto" bf16 where the device has it natively (`native_bf16`), else fp32; compiled: the transformer's
+        per-token parts and the fast path's per-frame step through torch.compile (`SkipSRNet.compile_rows`,
+        `FastPath.compile_frames`: faster per frame, a compile when the first window runs)."""
         if precision not in (*PRECISIONS, "auto"):
             raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
         self.device = torch.device(device)
@@ -140,6 +143,11 @@ class SkipSRPipeline:
             raise ValueError(f"mask_guard must be in [0, 1], got {self.mask_guard}")
         self.grain = check_strength(self.card.get("grain", 0.0) if grain is None else grain)
         self.model = model.to(device).eval()
+        if compiled:
+            self.model.compile_rows()
+            if self.fastpath is not None:
+                self.fastpath.compile_frames()
+        self.compiled = compiled
         self.predictor = predictor.to(device).eval() if predictor is not None else None
         if predictor is not None and (predictor.cfg.scale, predictor.cfg.token_px) != (model.cfg.scale, model.cfg.token_px):
             raise ValueError(f"the predictor's token geometry (x{predictor.cfg.scale}, {predictor.cfg.token_px} px) is not "

@@ -129,3 +129,18 @@ def test_the_mask_guard_comes_from_the_card_and_only_keeps_more(tmp_path):
     assert not torch.any(guarded.skip & ~plain.skip)
     with pytest.raises(ValueError, match="mask_guard"):
         SkipSRPipeline(pipe.model, mask_guard=2.0)
+
+
+@pytest.mark.slow
+def test_the_compiled_frame_step_gives_the_same_bytes():
+    """`compile_frames` (torch.compile of the per-frame step, `upscale --compile`): the same uint8 output."""
+    from torch._dynamo.utils import counters
+
+    _, lr = lr_clip()
+    lr_u8 = torch.from_numpy(lr)
+    fp = randomised(FastPath(FastPathConfig(scale=4, channels=8, blocks=2, tail_kernel=1)))
+    eager = fp.upscale_u8(lr_u8)
+    before = counters["stats"]["unique_graphs"]
+    compiled = fp.compile_frames().upscale_u8(lr_u8)
+    assert counters["stats"]["unique_graphs"] > before  # it ran compiled
+    assert (compiled.int() - eager.int()).abs().max() <= 1 and (compiled != eager).float().mean() < 1e-3

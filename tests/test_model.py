@@ -241,3 +241,26 @@ def test_a_grown_model_computes_what_it_grew_from_and_its_new_blocks_learn():
         assert grown.blocks[i].ada[-1].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="multiple"):
         grow_depth(model, 6)
+
+
+@pytest.mark.slow
+def test_compiled_rows_compute_what_eager_does():
+    """`compile_rows` (torch.compile of the row-wise parts, `upscale --compile`): the same residual as
+    eager within float rounding, over a full slice and a padded short one, and the same weights."""
+    from torch._dynamo.utils import counters
+
+    from skipsr.model import ROWS
+
+    keep = torch.rand(1, 4, 12, 20, generator=torch.Generator().manual_seed(5)) > 0.25  # ~720 tokens
+    model = tiny_model()
+    lr, xt_all = random_inputs(keep)
+    tokens = TokenSet.from_keep(keep)
+    xt, t = xt_all[keep.reshape(-1)], torch.tensor([0.6])
+    assert ROWS < tokens.n < 2 * ROWS
+    keys = list(model.state_dict())
+    with torch.no_grad():
+        eager = model(lr, xt, t, model.prepare(tokens))
+        compiled = model.compile_rows()(lr, xt, t, model.prepare(tokens))
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-4)
+    assert list(model.state_dict()) == keys
+    assert counters["stats"]["unique_graphs"] >= 2 + 2 * len(model.blocks)  # it ran compiled, not eager
