@@ -294,7 +294,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                     help="the transformer's arithmetic (auto: bf16 where native, as `upscale` runs)")
     ap.add_argument("--compile", action="store_true",
-                    help="torch.compile the transformer's per-token parts (both runs; the compile happens in the "
+                    help="torch.compile the transformer's per-token parts and the fast path (both runs; the compile happens in the "
                          "warm-up, outside the timings)")
     ap.add_argument("--precision-check", action="store_true",
                     help="bf16 autocast vs fp32 instead: transformer speed-up and LPIPS / DISTS / PSNR-Y of each")
