@@ -140,10 +140,17 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
 def encode_presets(frames: np.ndarray, fps: float = 24, crf: int = 18) -> list[dict]:
     """What each x264 preset costs and gives on these frames (the upscale command's encode at its
-    CRF): seconds per frame (median of 3), kB per frame, PSNR-Y of the decoded frames."""
-    from skipsr.video import VideoWriter
+    CRF): seconds per frame (median of 3; the RGB to I420 conversion included), kB per frame, PSNR-Y of
+    the decoded frames. The first row is the conversion alone (`video.rgb_to_yuv420`, median of 3)."""
+    from skipsr.video import VideoWriter, rgb_to_yuv420
 
-    out = []
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for f in frames:
+            rgb_to_yuv420(f)
+        times.append(time.perf_counter() - t0)
+    out = [{"preset": "conversion only", "s_per_frame": statistics.median(times) / len(frames)}]
     with tempfile.TemporaryDirectory(prefix="skipsr-presets-") as tmp:
         for preset in PRESETS:
             path = Path(tmp) / f"{preset}.mp4"
