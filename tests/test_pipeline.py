@@ -183,6 +183,21 @@ def test_bench_takes_a_clip_at_a_height(tmp_path):
     assert "speedup_cli" not in out
 
 
+def test_bench_presets_time_the_conversion_and_every_preset(tmp_path):
+    """`bench --presets`: the RGB to I420 conversion alone first, then each x264 preset's time, size and
+    PSNR-Y; faster presets make bigger files at CRF 18 (ultrafast vs medium)."""
+    clip = tmp_path / "hr.mp4"
+    write_raw(clip, pattern(2, 180, 320))
+    res = run_cli("-m", "analysis.bench", "--presets", "--clip", clip, "--frames", 2, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    rows = {r["preset"]: r for r in out["presets"]}
+    assert out["presets"][0]["preset"] == "conversion only" and out["chosen"] in rows
+    assert set(rows) == {"conversion only", "ultrafast", "superfast", "veryfast", "faster", "fast", "medium"}
+    assert all(r["s_per_frame"] > 0 for r in rows.values())
+    assert rows["ultrafast"]["kb_per_frame"] > rows["medium"]["kb_per_frame"] and rows["medium"]["psnr_y"] > 35
+
+
 def test_bf16_autocast_runs_close_to_fp32():
     lr, _ = lr_hr(t=2)
     model = tiny_model(CFG)
