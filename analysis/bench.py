@@ -16,6 +16,7 @@ run: the ratios are what we track."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import statistics
@@ -38,6 +39,16 @@ from skipsr.video import read_video
 log = logging.getLogger("analysis.bench")
 
 
+def call_times(fn, n: int = 3) -> list[float]:
+    """Wall seconds of n calls of fn(), one after the other."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def quality(skip: np.ndarray, noskip: np.ndarray, hr: np.ndarray, with_quality: bool = True) -> dict:
     """PSNR-Y, LPIPS and DISTS of both outputs against the HR, the skip output's distance to the
     no-skip one (the skip cost), and the seconds LPIPS + DISTS take for one frame of one output
@@ -49,12 +60,8 @@ def quality(skip: np.ndarray, noskip: np.ndarray, hr: np.ndarray, with_quality: 
     reason = metrics.perceptual_reason()
     if reason:
         return {**out, "perceptual_null_reason": reason}
-    times = []
-    for _ in range(3):  # the first call builds the networks and primitives: warm-up
-        t0 = time.perf_counter()
-        metrics.perceptual(noskip[:1], {"hr": hr[:1]})
-        times.append(time.perf_counter() - t0)
-    out["t_lpips_dists_per_frame_s"] = statistics.median(times[1:])
+    times = call_times(lambda: metrics.perceptual(noskip[:1], {"hr": hr[:1]}))
+    out["t_lpips_dists_per_frame_s"] = statistics.median(times[1:])  # the first call builds the networks: warm-up
     cache: dict = {}
     ns, sk = metrics.perceptual(noskip, {"hr": hr}, cache)["hr"], metrics.perceptual(skip, {"hr": hr, "noskip": noskip},
                                                                                      cache)
@@ -104,6 +111,8 @@ def whole_path(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, step
     from skipsr.streaming import UPSCALE_WINDOW_FRAMES, upscale_file
     from skipsr.video import VideoWriter
 
+    command = copy.copy(pipe)  # the same model and settings, the command's window
+    command.chunk_frames = UPSCALE_WINDOW_FRAMES
     s = pipe.cfg.scale
     lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
     hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
@@ -117,17 +126,13 @@ def whole_path(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, step
 
         def run(name: str, n: int | None):
             skip = name == "skip"
-            return upscale_file(pipe, str(lr_path), str(Path(tmp) / f"{name}.mp4"), tau=tau if skip else 0.0,
+            return upscale_file(command, str(lr_path), str(Path(tmp) / f"{name}.mp4"), tau=tau if skip else 0.0,
                                 mask=mask if skip else "none", steps=steps, seed=seed, max_frames=n,
                                 hr=str(hr_path) if (skip and mask == "oracle") else None)
 
-        sp, bench_window = None, pipe.chunk_frames
-        pipe.chunk_frames = UPSCALE_WINDOW_FRAMES
-        try:
-            for sp in speed.rounds_of(run, repeats, warmup_frames=min(pipe.chunk_frames, len(lr))):
-                pass
-        finally:
-            pipe.chunk_frames = bench_window
+        sp = None
+        for sp in speed.rounds_of(run, repeats, warmup_frames=min(command.chunk_frames, len(lr))):
+            pass
     frames = len(lr)
     return {"speedup_cli": sp.speedup("total"), "cli_efficiency": sp.speedup("total") / sp.ideal_speedup,
             "s_per_frame_skip": sp.medians["skip"]["total"] / frames,
@@ -144,22 +149,17 @@ def encode_presets(frames: np.ndarray, fps: float = 24, crf: int = 18) -> list[d
     the decoded frames. The first row is the conversion alone (`video.rgb_to_yuv420`, median of 3)."""
     from skipsr.video import VideoWriter, rgb_to_yuv420
 
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for f in frames:
-            rgb_to_yuv420(f)
-        times.append(time.perf_counter() - t0)
+    times = call_times(lambda: [rgb_to_yuv420(f) for f in frames])
     out = [{"preset": "conversion only", "s_per_frame": statistics.median(times) / len(frames)}]
     with tempfile.TemporaryDirectory(prefix="skipsr-presets-") as tmp:
         for preset in PRESETS:
             path = Path(tmp) / f"{preset}.mp4"
-            times = []
-            for _ in range(3):
-                t0 = time.perf_counter()
+
+            def encode():
                 with VideoWriter(path, fps, crf=crf, preset=preset) as w:
                     w.write(frames)
-                times.append(time.perf_counter() - t0)
+
+            times = call_times(encode)
             out.append({"preset": preset, "s_per_frame": statistics.median(times) / len(frames),
                         "kb_per_frame": path.stat().st_size / 1024 / len(frames),
                         "psnr_y": metrics.psnr_y(read_video(path), frames)})
@@ -301,8 +301,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                     help="the transformer's arithmetic (auto: bf16 where native, as `upscale` runs)")
     ap.add_argument("--compile", action="store_true",
-                    help="torch.compile the transformer's per-token parts and the fast path (both runs; the compile happens in the "
-                         "warm-up, outside the timings)")
+                    help="torch.compile the transformer's per-token parts and the fast path (both runs; the "
+                         "compile happens in the warm-up, outside the timings)")
     ap.add_argument("--precision-check", action="store_true",
                     help="bf16 autocast vs fp32 instead: transformer speed-up and LPIPS / DISTS / PSNR-Y of each")
     ap.add_argument("--presets", action="store_true",

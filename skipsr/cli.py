@@ -275,9 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "AVX512-BF16 at LPIPS within 0.001 (README 'Speed'); auto: bf16 where the CPU/GPU has it "
                         "natively, else fp32 (the default)")
     u.add_argument("--compile", action="store_true",
-                   help="torch.compile the transformer's per-token parts and the fast path: faster per frame after a compile of "
-                        "about a minute on a 2-core CPU (less from inductor's cache), so for long videos; needs a "
-                        "C++ compiler (README 'Speed')")
+                   help="torch.compile the transformer's per-token parts and the fast path: faster per frame "
+                        "after a compile of about a minute on a 2-core CPU (less from inductor's cache), so for "
+                        "long videos; needs a C++ compiler (README 'Speed')")
     u.add_argument("--bounded-memory", action="store_true",
                    help="peak memory flat in the video's length (glibc heap settings, skipsr/heap.py; ~25%% slower)")
     u.add_argument("--engine", choices=("local", "ray"), default="local",

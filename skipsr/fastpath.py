@@ -79,7 +79,8 @@ class FastPath(nn.Module):
             out[i].view(h, s, w, s * 3).copy_(self._frame(lr_u8[i : i + 1], base[i], weight, bias))
         return out
 
-    def _frame(self, lr_u8: torch.Tensor, base: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def _frame(self, lr_u8: torch.Tensor, base: torch.Tensor, weight: torch.Tensor,
+               bias: torch.Tensor) -> torch.Tensor:
         """One frame: lr_u8 (1, h, w, 3), base (sh, sw, 3) uint8 -> (h, s, w, s * 3) uint8, the frame's
         rows as the pixel-major tail lays them out."""
         s, (h, w) = self.cfg.scale, lr_u8.shape[1:3]

@@ -159,16 +159,14 @@ def test_bad_input_gets_a_message_and_the_app_keeps_serving(app, tmp_path):
 
 
 def test_browser_every_view_cached_fresh_and_an_oversize_upload(app, tmp_path):
-    assert Path(browser.CHROMIUM).exists(), "Debian chromium is required for the browser test (apt-get install chromium)"
+    assert Path(browser.CHROMIUM).exists(), "the browser test needs Debian's chromium (apt-get install chromium)"
     from playwright.sync_api import sync_playwright
 
     url, _, app_cache, _ = app
     wait_for_cache(app_cache)
     with sync_playwright() as p:
         context = browser.launch(p)
-        page = context.new_page()
-        page.goto(url, wait_until="load", timeout=60_000)
-        page.wait_for_selector("#run", timeout=60_000)
+        page = browser.open_app(context, url)
         # 1. the default example (cached): every view shown (app.browser.SHOWN) within 2 s of the click
         cached_s = browser.click_until_shown(page)
         print(f"the cached example was shown in {cached_s:.2f} s")
