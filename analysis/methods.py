@@ -1,11 +1,12 @@
 """Our models and the peers, on the same clips in one run: the README's comparison table.
 
-    python -m analysis.methods [--clips 4] [--frames 8] [--models multistep distilled adversarial] \\
+    python -m analysis.methods [--clips N] [--frames 8] [--models multistep distilled adversarial] \\
         [--peers span realesrgan animevideov3 dat-light basicvsr bicubic] [--results DIR] --json
 
-Quality: the first --clips validation virtual-camera clips and bikes.mp4 (as `skipsr evaluate`),
+Quality: the validation set (`skipsr/valset.py`, as `skipsr evaluate`; --clips N takes the first N),
 clean bicubic x4 and realistic (blur, noise, H.264); each of our models with skipping off and at
-its card's default tau (predicted mask), each peer; PSNR-Y, SSIM-Y, LPIPS, DISTS, means over clips.
+its card's default tau (predicted mask), each peer; JOD, PSNR-Y, SSIM-Y, LPIPS, DISTS, E*warp,
+means over clips.
 Speed: seconds per output frame at 1280x720 on a virtual-camera clip rendered from a validation
 photo, in this process with this process's threads: one warm-up call, then the median of 3 timed
 calls per method (our models: the pipeline call, mask included). With --results every quality run
@@ -28,9 +29,9 @@ import torch
 from tqdm import tqdm
 
 from analysis import peers
-from skipsr import cliutil, degrade, measure, resize, store
+from skipsr import cliutil, degrade, measure, resize, store, valset
 from skipsr import data as datamod
-from skipsr.evaluate import DEGRADATIONS, mean_rows, validation_clips
+from skipsr.evaluate import DEGRADATIONS, mean_rows
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
@@ -38,9 +39,10 @@ from skipsr.video import read_video
 log = logging.getLogger("analysis.methods")
 
 MODELS = ("multistep", "distilled", "adversarial")
-COLUMNS = (("s_per_frame_720p", "s/frame 720p", 3), ("skip_ratio", "skipped", 2), ("psnr_y", "PSNR-Y", 2),
-           ("ssim_y", "SSIM-Y", 4), ("lpips", "LPIPS", 4), ("dists", "DISTS", 4))
-QUALITY = ("psnr_y", "ssim_y", "lpips", "dists", "skip_ratio")
+COLUMNS = (("s_per_frame_720p", "s/frame 720p", 3), ("skip_ratio", "skipped", 2), ("jod", "JOD", 2),
+           ("psnr_y", "PSNR-Y", 2), ("ssim_y", "SSIM-Y", 4), ("lpips", "LPIPS", 4), ("dists", "DISTS", 4),
+           ("warp_error", "E*warp", 3))
+QUALITY = ("jod", "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "skip_ratio")
 SPEED_FRAMES = 3
 SPEED_PHOTO = "mate-backgrounds/GreenMeadow"  # a validation photo (the meadow example's source)
 
@@ -71,8 +73,8 @@ def quality_table(runs: dict, clips, degradations, results: str | None, seed: in
     with tqdm(total=len(degradations) * len(clips) * len(runs), desc="quality", unit="run") as bar:
         for degradation in degradations:
             per_clip: list[dict[str, dict]] = []  # {row name: numbers} per clip
-            for clip_id, path, hr in clips:
-                clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed)
+            for c in clips:
+                clip = measure.prepare_clip(c.hr, ModelConfig(), degradation, seed, c.fps)
                 rows, numbers_of = [], {}
                 for name, (kind, runner) in runs.items():
                     if kind == "peer":
@@ -82,7 +84,7 @@ def quality_table(runs: dict, clips, degradations, results: str | None, seed: in
                         numbers = measure.measure_run(pipe, clip, tau, "predicted" if tau > 0 else "none",
                                                       pipe.default_steps, seed)[0]
                     numbers_of[name] = numbers
-                    rows.append(record(name, kind, runner, clip_id, path, clip, degradation, seed, numbers))
+                    rows.append(record(name, kind, runner, c.id, c.path, clip, degradation, seed, numbers))
                     bar.update(1)
                 per_clip.append(numbers_of)
                 if results:
@@ -92,7 +94,7 @@ def quality_table(runs: dict, clips, degradations, results: str | None, seed: in
     return out
 
 
-def record(name: str, kind: str, runner, clip_id: str, path: Path, clip, degradation: str, seed: int,
+def record(name: str, kind: str, runner, clip_id: str, path: Path | None, clip, degradation: str, seed: int,
            numbers: dict) -> dict:
     """A quality run as a store row."""
     keep = {k: v for k, v in numbers.items() if k in store.NUMBER_COLUMNS}
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="skipsr methods", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clips", type=int, default=4, help="validation virtual-camera clips (plus bikes.mp4)")
+    ap.add_argument("--clips", type=int, help="only the first N clips of the validation set (default: all)")
     cliutil.add_frames(ap, default=8, help="frames per clip")
     ap.add_argument("--models", nargs="+", default=list(MODELS), help="shipped models (names or paths)")
     ap.add_argument("--peers", nargs="+", default=list(peers.PEERS), metavar="NAME",
@@ -170,8 +172,8 @@ def _main(argv: list[str] | None) -> int:
     threads = torch.get_num_threads()
     t0 = time.perf_counter()
     runs = method_runs(args.models, runnable, threads)
-    clips = validation_clips(args.data, args.clips, args.frames)
-    result = {"clips": [c for c, _, _ in clips], "frames": args.frames, "threads": threads,
+    clips = valset.validation_set(args.data, args.clips, args.frames)
+    result = {"clips": [c.id for c in clips], "frames": args.frames, "threads": threads,
               "peers_skipped": skipped, **store.environment(),
               "quality": quality_table(runs, clips, args.degradations, args.results),
               "s_per_frame_720p": {} if args.no_speed else speed_table(runs, speed_clip(args.data)),

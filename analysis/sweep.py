@@ -29,7 +29,7 @@ from tqdm import tqdm
 from skipsr import checkpoint, cliutil, measure, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
-from skipsr.video import read_video
+from skipsr.video import probe, read_video
 
 log = logging.getLogger("analysis.sweep")
 
@@ -64,7 +64,7 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     res_store = store.ResultsStore(results)
     done = res_store.done_keys()
     hr = read_video(clip_path, max_frames=frames)
-    clip = measure.prepare_clip(hr, model.cfg, degradation, seed)
+    clip = measure.prepare_clip(hr, model.cfg, degradation, seed, fps=float(probe(clip_path).fps))
     base = {"origin": "sweep", **store.pipeline_fields(pipe),
             **store.clip_fields(Path(clip_path).stem, clip_path, clip.hr, degradation), "steps": steps, "seed": seed}
     key = {**store.model_identity(card, pcard, base["fastpath_card"], base["grain"]), **base}
@@ -78,7 +78,7 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
         if mask == "none":
             numbers = noskip_row
         else:
-            numbers = measure.measure_run(pipe, clip, tau, mask, steps, seed, noskip.video, with_vmaf)[0]
+            numbers = measure.measure_run(pipe, clip, tau, mask, steps, seed, noskip.video, with_vmaf, noskip_row)[0]
         rows.append(store.run_record(**base, tau=tau, mask_source=mask, numbers=numbers))
         if progress is not None:
             progress(1)
@@ -93,7 +93,7 @@ def sweep_peer(clip_path: str, name: str, seed: int, frames: int, degradation: s
 
     res_store = store.ResultsStore(results)
     hr = read_video(clip_path, max_frames=frames)
-    clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed)
+    clip = measure.prepare_clip(hr, ModelConfig(), degradation, seed, fps=float(probe(clip_path).fps))
     base = {"origin": "sweep", **store.clip_fields(Path(clip_path).stem, clip_path, clip.hr, degradation), "seed": seed,
             **peers.record_fields(name)}
     key = {**store.model_identity(base["card"], {}), **base}

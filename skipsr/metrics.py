@@ -6,6 +6,7 @@
 - LPIPS (AlexNet, v0.1) and DISTS on whole frames, mean over frames (`perceptual.py`), from
   weights converted offline by `make metric-weights`; without them both are None and
   `perceptual_reason()` names the command, never a made-up number.
+- ColorVideoVDP in JOD (`jod.py`): the judge of "perceptible", every frame, the clip's fps.
 - Temporal consistency: the flow warping error E_warp x 1e3 (`warp.py`, flow on the ground truth)
   and the simpler temporal error mean |(out[t+1] - out[t]) - (hr[t+1] - hr[t])| in 8-bit units
   (flicker the output adds on top of the true motion).
@@ -22,6 +23,7 @@ import os
 import numpy as np
 import torch
 
+from skipsr import jod as jodmod
 from skipsr import metric_weights, warp
 
 log = logging.getLogger(__name__)
@@ -100,25 +102,23 @@ def temporal_error(out: np.ndarray, ref: np.ndarray) -> float | None:
     return float(np.abs(d_out - d_ref).mean())
 
 
-# "No perceptible loss" (the project's rule for skipping): against the same model's no-skip output,
-# mean LPIPS at most this much higher and mean PSNR-Y at most this much lower, clean and realistic input.
-MAX_LPIPS_RISE = 0.005
-MAX_PSNR_Y_DROP_DB = 0.1
+# "No perceptible loss", rule version 2 (docs/design.md section 8): a skip run loses at most
+# jod.MAX_JOD_DROP (0.1 JOD, ~53% of observers preferring no-skip) to the same model's no-skip output,
+# on every clip, clean and realistic input. LPIPS, DISTS, PSNR-Y and E*warp rises are reported beside it.
+MAX_JOD_DROP = jodmod.MAX_JOD_DROP
 
 
-def skip_cost(skip: dict, noskip: dict, max_lpips_rise: float = MAX_LPIPS_RISE,
-              max_psnr_drop: float = MAX_PSNR_Y_DROP_DB) -> dict:
+def skip_cost(skip: dict, noskip: dict, max_jod_drop: float = MAX_JOD_DROP) -> dict:
     """A skip output's cost from its quality numbers and the no-skip output's (both vs the HR):
-    `lpips_rise`, `dists_rise`, `psnr_y_drop_db` (positive = worse; None where a number is missing)
-    and `no_perceptible_loss` (the rule above; None without LPIPS)."""
+    `jod_drop`, `lpips_rise`, `dists_rise`, `psnr_y_drop_db`, `warp_error_rise` (positive = worse;
+    None where a number is missing) and `no_perceptible_loss` (jod_drop <= max_jod_drop; None without JOD)."""
     def diff(key: str, sign: int) -> float | None:
         a, b = skip.get(key), noskip.get(key)
         return sign * (a - b) if a is not None and b is not None else None
 
-    cost = {"lpips_rise": diff("lpips", 1), "dists_rise": diff("dists", 1), "psnr_y_drop_db": diff("psnr_y", -1)}
-    ok = None
-    if cost["lpips_rise"] is not None and cost["psnr_y_drop_db"] is not None:
-        ok = cost["lpips_rise"] <= max_lpips_rise and cost["psnr_y_drop_db"] <= max_psnr_drop
+    cost = {"jod_drop": diff("jod", -1), "lpips_rise": diff("lpips", 1), "dists_rise": diff("dists", 1),
+            "psnr_y_drop_db": diff("psnr_y", -1), "warp_error_rise": diff("warp_error", 1)}
+    ok = None if cost["jod_drop"] is None else bool(cost["jod_drop"] <= max_jod_drop)
     return {**cost, "no_perceptible_loss": ok}
 
 
@@ -143,20 +143,23 @@ def perceptual(out: np.ndarray, refs: dict[str, np.ndarray], cache: dict | None 
 
 
 def quality(out: np.ndarray, ref: np.ndarray, with_vmaf: bool = False, vs: dict[str, np.ndarray] | None = None,
-            cache: dict | None = None, flows: list | None = None, lpips_net: str = "alex") -> dict:
-    """The standard full-reference numbers of one output (uint8 (T, H, W, 3) all): PSNR-Y, SSIM-Y,
-    LPIPS (AlexNet v0.1), DISTS, the flow warping error E_warp x 1e3 and the temporal error; VMAF
-    on request. `vs`: other videos to measure the output's distance to (e.g. {"noskip": ...} gives
+            cache: dict | None = None, flows: list | None = None, lpips_net: str = "alex", fps: float = 24.0,
+            with_jod: bool = True) -> dict:
+    """The standard full-reference numbers of one output (uint8 (T, H, W, 3) all): ColorVideoVDP
+    JOD (every frame, at `fps`; `with_jod=False` leaves it None), PSNR-Y, SSIM-Y, LPIPS (AlexNet
+    v0.1), DISTS, the flow warping error E_warp x 1e3 and the temporal error; VMAF on request. `vs`:
+    other videos to measure the output's distance to (e.g. {"noskip": ...} gives `jod_vs_noskip`,
     `psnr_y_vs_noskip`, `lpips_vs_noskip`, `dists_vs_noskip`: the skip cost). `cache` / `flows`: the
     reference's backbone features / flows when already known (perceptual.video_distances,
     warp.reference_flows). `lpips_net="vgg"`: LPIPS on VGG16 instead of the standard AlexNet."""
     vs = vs or {}
     dist = perceptual(out, {"ref": ref, **vs}, cache, lpips_net)
-    res = {"psnr_y": psnr_y(out, ref), "ssim_y": ssim_y(out, ref), **dist["ref"],
+    score = (lambda a, b: jodmod.jod(a, b, fps)) if with_jod else (lambda a, b: None)
+    res = {"jod": score(out, ref), "psnr_y": psnr_y(out, ref), "ssim_y": ssim_y(out, ref), **dist["ref"],
            "warp_error": warp.warp_error(out, ref, flows), "temporal_error": temporal_error(out, ref)}
     for name, other in vs.items():
-        res.update({f"psnr_y_vs_{name}": psnr_y(out, other), f"lpips_vs_{name}": dist[name]["lpips"],
-                    f"dists_vs_{name}": dist[name]["dists"]})
+        res.update({f"jod_vs_{name}": score(out, other), f"psnr_y_vs_{name}": psnr_y(out, other),
+                    f"lpips_vs_{name}": dist[name]["lpips"], f"dists_vs_{name}": dist[name]["dists"]})
     if with_vmaf:
         res["vmaf"] = vmaf(out, ref)
     return res

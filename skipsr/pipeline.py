@@ -142,6 +142,7 @@ class SkipSRPipeline:
         if not 0.0 <= self.mask_guard <= 1.0:
             raise ValueError(f"mask_guard must be in [0, 1], got {self.mask_guard}")
         self.grain = check_strength(self.card.get("grain", 0.0) if grain is None else grain)
+        self.grain_motion = self.card.get("grain_motion", "static")  # grain.MOTIONS
         self.model = model.to(device).eval()
         if compiled:
             self.model.compile_rows()
@@ -282,7 +283,7 @@ class SkipSRPipeline:
         if self.grain > 0 and tokens.n < tokens.n_total:  # skipped tokens get the grain they lack (grain.py)
             with _Timer(timings, "fastpath"):
                 amp = self.grain * detail.to(dev) * skip.to(dev)  # (Tg, Hg, Wg) grain RMS, 0 on kept tokens
-                add_grain(canvas[0], amp, cfg.token_px, cfg.pt, origin, cfg.scale, seed)
+                add_grain(canvas[0], amp, cfg.token_px, cfg.pt, origin, cfg.scale, seed, motion=self.grain_motion)
         with _Timer(timings, "compose"):
             out = self.decode(canvas[0, :t, :H, :W])  # (T, H, W, 3) uint8
         waste = float(np.mean([p.padding_waste for p in prep["plans"]])) if tokens.n else 0.0

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-SCHEMA_VERSION = 2  # 2: fastpath_id, fastpath_hash and grain (what skipped tokens show) in the record
+SCHEMA_VERSION = 3  # 2: fastpath_id, fastpath_hash and grain (what skipped tokens show); 3: jod, jod_vs_noskip, jod_drop
 SHARD_GLOB = "shard-*.parquet"
 
 # Columns that identify a run: a sweep skips work whose key is already in the store. The predictor
@@ -57,8 +57,8 @@ def environment() -> dict:
 # run did not produce is None, and `null_reasons` says why.
 NUMBER_COLUMNS = (
     "skip_ratio", "n_tokens", "n_kept", "padding_waste", "peak_rss_mb",
-    "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "temporal_error", "vmaf", "psnr_y_detail",
-    "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip", "seam_error",
+    "jod", "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "temporal_error", "vmaf", "psnr_y_detail",
+    "jod_vs_noskip", "jod_drop", "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip", "seam_error",
     "pred_precision", "pred_recall", "pred_f1", "pred_iou", "pred_pred_skip_ratio", "pred_oracle_skip_ratio",
     "t_decode_s", "t_predictor_s", "t_transformer_s", "t_fastpath_s", "t_compose_s", "t_encode_s", "t_total_s",
     "t_oracle_s",
@@ -88,14 +88,14 @@ def explain_nulls(row: dict, reasons: dict[str, str] | None = None) -> str:
     for col, val in row.items():
         if val is not None:
             continue
-        if col.endswith("_vs_noskip") and row.get("mask_source") == "none":
+        if (col.endswith("_vs_noskip") or col == "jod_drop") and row.get("mask_source") == "none":
             out[col] = "this is the no-skip run itself"
         elif col in reasons:
             out[col] = reasons[col]
         elif perceptual and col.startswith(("lpips", "dists")):
             out[col] = perceptual
-        elif row.get("degradation") == "upload" and col in ("psnr_y", "ssim_y", "lpips", "dists", "warp_error",
-                                                           "temporal_error", "vmaf", "psnr_y_detail"):
+        elif row.get("degradation") == "upload" and col in ("jod", "jod_drop", "psnr_y", "ssim_y", "lpips", "dists",
+                                                           "warp_error", "temporal_error", "vmaf", "psnr_y_detail"):
             out[col] = "no ground truth (an upload)"
         elif "*" in reasons:
             out[col] = reasons["*"]
@@ -114,9 +114,10 @@ def array_hash(video: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(video).tobytes()).hexdigest()[:16]
 
 
-def clip_fields(clip_id: str, path: str | os.PathLike, hr: np.ndarray, degradation: str) -> dict:
-    """The clip columns of a row for an HR clip read from `path` (frames, size of `hr` (T, H, W, 3))."""
-    return {"clip_id": clip_id, "clip_hash": file_hash(path), "frames": int(hr.shape[0]), "width": int(hr.shape[2]),
+def clip_fields(clip_id: str, path: str | os.PathLike | None, hr: np.ndarray, degradation: str) -> dict:
+    """The clip columns of a row for an HR clip read from `path` (frames, size of `hr` (T, H, W, 3)); a
+    generated clip (path None) is identified by its pixels."""
+    return {"clip_id": clip_id, "clip_hash": file_hash(path) if path is not None else array_hash(hr), "frames": int(hr.shape[0]), "width": int(hr.shape[2]),
             "height": int(hr.shape[1]), "degradation": degradation}
 
 

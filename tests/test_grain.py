@@ -7,6 +7,7 @@ import torch
 from models import TINY, tiny_model
 from skipsr import grain, masks, resize
 from skipsr.pipeline import SkipSRPipeline
+from skipsr.valset import ValClip
 
 
 def test_tile_is_unit_rms_detail_above_the_lr_nyquist():
@@ -30,7 +31,7 @@ def test_grain_amplitude_and_kept_tokens_untouched():
     added = out[:, :32].float() - 128
     assert float(added.pow(2).mean().sqrt()) == pytest.approx(4.0, rel=0.15)
     two = grain.add_grain(torch.full((4, 64, 64, 3), 128, dtype=torch.uint8), amp, 16, 2, (0, 0, 0), 4)
-    assert not torch.equal(two[0], two[1]) and torch.equal(two[:, 32:], canvas[:1, 32:].expand(4, -1, -1, -1))
+    assert torch.equal(two[0], two[1]) and torch.equal(two[:, 32:], canvas[:1, 32:].expand(4, -1, -1, -1))
 
 
 def test_grain_is_fixed_by_absolute_position():
@@ -40,9 +41,14 @@ def test_grain_is_fixed_by_absolute_position():
     whole = grain.add_grain(canvas.clone(), amp, 16, 1, (10, 0, 0), 4, seed=3)
     part = grain.add_grain(canvas[2:, :, 48:].clone(), amp[2:, :, 3:], 16, 1, (12, 0, 3), 4, seed=3)
     assert torch.equal(part, whole[2:, :, 48:])
-    assert not torch.equal(whole[0], whole[1])  # frames differ
+    assert torch.equal(whole[0], whole[1])  # static: a still texture keeps its grain from frame to frame
     other = grain.add_grain(canvas.clone(), amp, 16, 1, (10, 0, 0), 4, seed=4)
     assert not torch.equal(other, whole)
+    moving = grain.add_grain(canvas.clone(), amp, 16, 1, (10, 0, 0), 4, seed=3, motion="per-frame")
+    part = grain.add_grain(canvas[2:, :, 48:].clone(), amp[2:, :, 3:], 16, 1, (12, 0, 3), 4, seed=3, motion="per-frame")
+    assert torch.equal(part, moving[2:, :, 48:]) and not torch.equal(moving[0], moving[1])  # fresh grain per frame
+    with pytest.raises(ValueError, match="motion"):
+        grain.add_grain(canvas.clone(), amp, 16, 1, (0, 0, 0), 4, motion="random")
 
 
 def test_pipeline_grain_changes_skipped_tokens_only():
@@ -76,9 +82,13 @@ def test_choose_grain_sweeps_strengths_against_one_noskip_run():
     hr[:, :32] = g.integers(0, 255, (2, 32, 96, 3))  # detail on top, faint grain below
     hr[:, 32:] = np.clip(hr[:, 32:] + g.normal(0, 2, hr[:, 32:].shape).round(), 0, 255)
     pipe = SkipSRPipeline(tiny_model(TINY), MaskPredictor(), grain=0.5)
-    out = sweep(pipe, [("c", None, hr)], [3.0], [0.0, 1.0])
-    assert set(out) == {f"{d}@3/g{k}" for d in ("bicubic", "realistic") for k in (0, 1)} and pipe.grain == 0.5
+    out = sweep(pipe, [ValClip("c", hr, 24.0, None)], [3.0], [0.0, 1.0], motions=("static", "per-frame"))
+    names = ("g0", "g1-static", "g1-per-frame")
+    assert set(out) == {f"{d}@3/{n}" for d in ("bicubic", "realistic") for n in names} and pipe.grain == 0.5
+    assert pipe.grain_motion == "static"
     for d in ("bicubic", "realistic"):
-        a, b = out[f"{d}@3/g0"], out[f"{d}@3/g1"]
-        assert a["skip_ratio"] == b["skip_ratio"] > 0  # the same tokens are skipped
+        a, b, c = (out[f"{d}@3/{n}"] for n in names)
+        assert a["skip_ratio"] == b["skip_ratio"] == c["skip_ratio"] > 0  # the same tokens are skipped
         assert a["psnr_y_rise_db"] != b["psnr_y_rise_db"]  # grain changed the skipped tokens
+        assert b["psnr_y_rise_db"] != c["psnr_y_rise_db"]  # the motion changed the second frame's grain
+        assert a["max_jod_drop"] is not None

@@ -89,10 +89,12 @@ def test_quality_reports_every_number_and_the_skip_cost():
     out = np.clip(ref.astype(int) + 5, 0, 255).astype(np.uint8)
     other = ref.copy()
     q = metrics.quality(out, ref, vs={"noskip": other})
-    for key in ("psnr_y", "ssim_y", "lpips", "dists", "warp_error", "temporal_error", "psnr_y_vs_noskip",
-                "lpips_vs_noskip", "dists_vs_noskip"):
+    for key in ("jod", "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "temporal_error", "jod_vs_noskip",
+                "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip"):
         assert q[key] is not None, key
     assert "vmaf" not in q and q["lpips_vs_noskip"] == pytest.approx(q["lpips"])  # other == ref
+    assert q["jod_vs_noskip"] == q["jod"] < 10.0
+    assert metrics.quality(out, ref, with_jod=False)["jod"] is None
 
 
 def shifted(base: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -125,22 +127,32 @@ def test_warp_error_sees_flicker_and_not_motion():
     assert warp.warp_error(hr[:1], hr[:1]) is None
 
 
-def test_default_tau_follows_the_no_perceptible_loss_rule():
-    def summary(rises, drops):
-        s = {"noskip": {"lpips": 0.2, "psnr_y": 30.0, "skip_ratio": 0.0}}
-        for tau, rise, drop in zip((1, 2, 3), rises, drops):
-            s[f"predicted@{tau:g}"] = {"lpips": 0.2 + rise, "psnr_y": 30.0 - drop, "skip_ratio": tau / 4}
-        return s
+def test_default_tau_follows_rule_v2_on_every_clip():
+    """Rule v2: a tau passes when NO clip (clean or realistic) loses more than 0.1 JOD to no-skip;
+    a mean that passes does not save a clip that fails. LPIPS rises never decide."""
+    def clip(drops, lpips_rise=0.05):
+        r = {"noskip": {"jod": 8.0, "lpips": 0.2, "dists": 0.1, "psnr_y": 30.0, "warp_error": 1.0, "skip_ratio": 0.0}}
+        for tau, drop in zip((1, 2, 3), drops):
+            r[f"predicted@{tau:g}"] = {"jod": 8.0 - drop, "lpips": 0.2 + lpips_rise, "dists": 0.1, "psnr_y": 29.0,
+                                       "warp_error": 1.2, "skip_ratio": tau / 4}
+        return r
 
-    clean = summary([0.001, 0.004, 0.006], [0.0, 0.05, 0.05])
-    realistic = summary([0.002, 0.0049, 0.002], [0.0, 0.11, 0.0])  # tau 2 fails on PSNR-Y here
-    tau, rule = evaluate.choose_default_tau({"bicubic": clean, "realistic": realistic}, [1, 2, 3])
-    assert tau == 1.0 and rule["meets_rule"]
-    assert [rule["checks"][t]["ok"] for t in ("1", "2", "3")] == [True, False, False]
-    tau, rule = evaluate.choose_default_tau({"bicubic": clean}, [1, 2, 3])
-    assert tau == 2.0
-    worse = summary([0.01, 0.02, 0.03], [0, 0, 0])
-    tau, rule = evaluate.choose_default_tau({"bicubic": worse, "realistic": worse}, [1, 2, 3])
+    good = {"a": clip([0.0, 0.05, 0.08]), "b": clip([-0.2, -0.1, 0.0])}
+    one_bad = {"a": clip([0.0, 0.05, 0.08]), "b": clip([0.02, 0.12, -0.5])}  # mean at tau 2 passes, clip b fails
+    tau, rule = evaluate.choose_default_tau({"bicubic": good, "realistic": good}, [1, 2, 3])
+    assert tau == 3.0 and rule["meets_rule"] and rule["version"] == 2
+    tau, rule = evaluate.choose_default_tau({"bicubic": good, "realistic": one_bad}, [1, 2, 3])
+    assert tau == 1.0  # tau 3 passes on every clip again, but tau 2 failed below it
+    assert [rule["checks"][t]["ok"] for t in ("1", "2", "3")] == [True, False, True]
+    check = rule["checks"]["2"]["realistic"]
+    assert check["worst_clip"] == "b" and check["max_jod_drop"] == pytest.approx(0.12)
+    assert check["mean_jod_drop"] == pytest.approx(0.085) and check["max_lpips_rise"] == pytest.approx(0.05)
+    assert check["clips"]["a"]["warp_error_rise"] == pytest.approx(0.2)
+    bad = {"a": clip([0.3, 0.4, 0.5])}
+    tau, rule = evaluate.choose_default_tau({"bicubic": bad}, [1, 2, 3])
     assert tau == 0.0 and not rule["meets_rule"]  # nothing passes: skip nothing, and say so
-    cost = metrics.skip_cost({"lpips": 0.204, "psnr_y": 29.95}, {"lpips": 0.2, "psnr_y": 30.0})
-    assert cost["no_perceptible_loss"] and cost["lpips_rise"] == pytest.approx(0.004)
+    table = evaluate.per_clip_table(rule, 1.0)
+    assert "| a | bicubic | 0.25 | 0.300 | +0.0500 |" in table
+    cost = metrics.skip_cost({"jod": 7.95, "lpips": 0.3}, {"jod": 8.0, "lpips": 0.2})
+    assert cost["no_perceptible_loss"] and cost["jod_drop"] == pytest.approx(0.05)  # LPIPS does not decide
+    assert metrics.skip_cost({"lpips": 0.2}, {"lpips": 0.2})["no_perceptible_loss"] is None  # no JOD: no verdict
