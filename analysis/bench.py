@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import checkpoint, cliutil, degrade, metrics, resize, speed, store
+from skipsr import checkpoint, cliutil, degrade, jod, metrics, resize, speed, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.streaming import ENCODE_PRESET
 from skipsr.synth import flat_textured_clip
-from skipsr.video import read_video
+from skipsr.video import probe, read_video
 
 log = logging.getLogger("analysis.bench")
 
@@ -49,14 +49,20 @@ def call_times(fn, n: int = 3) -> list[float]:
     return times
 
 
-def quality(skip: np.ndarray, noskip: np.ndarray, hr: np.ndarray, with_quality: bool = True) -> dict:
-    """PSNR-Y, LPIPS and DISTS of both outputs against the HR, the skip output's distance to the
-    no-skip one (the skip cost), and the seconds LPIPS + DISTS take for one frame of one output
-    against one reference at this resolution (both images through both backbones)."""
+def quality(skip: np.ndarray, noskip: np.ndarray, hr: np.ndarray, with_quality: bool = True,
+            fps: float = 24.0) -> dict:
+    """PSNR-Y, JOD (ColorVideoVDP on `jod.sample`), LPIPS and DISTS of both outputs against the HR,
+    the skip output's distance to the no-skip one, the skip cost (jod_drop, lpips_rise), and the
+    seconds LPIPS + DISTS take for one frame of one output against one reference at this resolution
+    (both images through both backbones)."""
     out = {"psnr_y_noskip": metrics.psnr_y(noskip, hr), "psnr_y_skip": metrics.psnr_y(skip, hr),
            "psnr_y_skip_vs_noskip": metrics.psnr_y(skip, noskip)}
     if not with_quality:
         return out
+    sk, ns, ref = jod.sample(skip), jod.sample(noskip), jod.sample(hr)
+    out.update(jod_noskip=jod.jod(ns, ref, fps), jod_skip=jod.jod(sk, ref, fps), jod_skip_vs_noskip=jod.jod(sk, ns, fps),
+               jod_scope=jod.sample_scope(*hr.shape[:3]))
+    out["jod_drop"] = out["jod_noskip"] - out["jod_skip"]
     reason = metrics.perceptual_reason()
     if reason:
         return {**out, "perceptual_null_reason": reason}
@@ -72,7 +78,7 @@ def quality(skip: np.ndarray, noskip: np.ndarray, hr: np.ndarray, with_quality: 
 
 
 def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: int, repeats: int, seed: int = 0,
-          with_quality: bool = True) -> dict:
+          with_quality: bool = True, fps: float = 24.0) -> dict:
     """Interleaved skip / no-skip runs on one HR clip (LR made by bicubic x scale), then the quality
     of both (`quality`)."""
     s = pipe.cfg.scale
@@ -96,7 +102,7 @@ def bench(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, steps: in
         "t_compose_skip_s": med("skip", "compose"), "padding_waste": skip.padding_waste,
         "frames": int(hr.shape[0]), "out_w": int(hr.shape[2]), "out_h": int(hr.shape[1]),
         "tau": tau, "mask": mask, "steps": steps, "repeats": repeats,
-        "threads": torch.get_num_threads(), **quality(skip.video, noskip.video, hr, with_quality),
+        "threads": torch.get_num_threads(), **quality(skip.video, noskip.video, hr, with_quality, fps),
     }
 
 
@@ -208,20 +214,23 @@ def store_rows(out: dict, pipe: SkipSRPipeline, clip_id: str, clip_hash: str, hr
     base = {"origin": "bench", **store.pipeline_fields(pipe), "clip_id": clip_id, "clip_hash": clip_hash,
             "frames": out["frames"], "width": out["out_w"], "height": out["out_h"], "degradation": "bicubic",
             "steps": out["steps"], "seed": 0}
-    reasons = {"*": "not measured by the bench (it times the runs and scores PSNR-Y, LPIPS and DISTS)"}
+    reasons = {"*": "not measured by the bench (it times the runs and scores PSNR-Y, JOD, LPIPS and DISTS)"}
+    if "jod_skip" not in out:
+        reasons.update(dict.fromkeys(("jod", "jod_vs_noskip", "jod_drop"), "--no-quality"))
     if "lpips_skip" not in out:
         reasons.update(dict.fromkeys(("lpips", "dists", "lpips_vs_noskip", "dists_vs_noskip"),
                                      out.get("perceptual_null_reason", "--no-quality")))
     rows = []
     for name in ("noskip", "skip"):
-        numbers = {"psnr_y": out[f"psnr_y_{name}"], "lpips": out.get(f"lpips_{name}"), "dists": out.get(f"dists_{name}"),
+        numbers = {"psnr_y": out[f"psnr_y_{name}"], "jod": out.get(f"jod_{name}"), "lpips": out.get(f"lpips_{name}"), "dists": out.get(f"dists_{name}"),
                    "t_transformer_s": out[f"t_transformer_{name}_s"], "t_total_s": out[f"t_e2e_{name}_s"]}
         if name == "skip":
             numbers.update(skip_ratio=out["skip_ratio"], n_tokens=out["n_tokens"], n_kept=out["n_kept"],
                            padding_waste=out["padding_waste"], t_predictor_s=out["t_predictor_s"],
                            t_fastpath_s=out["t_fastpath_s"],
                            t_compose_s=out["t_compose_skip_s"], psnr_y_vs_noskip=out["psnr_y_skip_vs_noskip"],
-                           lpips_vs_noskip=out.get("lpips_skip_vs_noskip"), dists_vs_noskip=out.get("dists_skip_vs_noskip"))
+                           lpips_vs_noskip=out.get("lpips_skip_vs_noskip"), dists_vs_noskip=out.get("dists_skip_vs_noskip"),
+                           jod_vs_noskip=out.get("jod_skip_vs_noskip"), jod_drop=out.get("jod_drop"))
         else:
             numbers.update(skip_ratio=0.0, n_tokens=out["n_tokens"], n_kept=out["n_tokens"])
         rows.append(store.run_record(**base, tau=out["tau"] if name == "skip" else 0.0,
@@ -337,7 +346,7 @@ def _main(argv: list[str] | None) -> int:
                                               chunk_frames=max(16, args.frames), fastpath=args.fastpath,
                                               precision=args.precision, compiled=args.compile)
         if args.clip:
-            hr = read_video(args.clip, max_frames=args.frames)
+            hr, fps = read_video(args.clip, max_frames=args.frames), float(probe(args.clip).fps)
             clip_id = Path(args.clip).name
             source_size = (int(hr.shape[2]), int(hr.shape[1]))
             if args.height:
@@ -346,7 +355,7 @@ def _main(argv: list[str] | None) -> int:
             height = args.height or 720
             hr, textured = flat_textured_clip(args.frames, height, height * 16 // 9 // 16 * 16, ModelConfig.token_px,
                                               args.flat_share)
-            clip_id = f"synthetic-{height}p-flat{args.flat_share:g}"
+            clip_id, fps = f"synthetic-{height}p-flat{args.flat_share:g}", 24.0
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
         out = {"clip": clip_id, "model": pipe.card.get("id"), "precision": pipe.precision, "compiled": pipe.compiled,
                **store.environment()}
@@ -354,7 +363,7 @@ def _main(argv: list[str] | None) -> int:
             out.update(precision_check(hr, pipe, tau, args.mask, steps, args.repeats), tau=tau, frames=len(hr))
             args.whole_path_off = True
         else:
-            out.update(bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality))
+            out.update(bench(hr, pipe, tau, args.mask, steps, args.repeats, with_quality=not args.no_quality, fps=fps))
         if not args.whole_path_off:
             out.update(whole_path(hr, pipe, tau, args.mask, steps, args.repeats))
         if not args.clip:

@@ -5,8 +5,9 @@ optional `highlight` (a dict with tau, the metric and the time of the current ru
 
 The three views a reader needs first (the app's Curves tab):
 - `skip_cost_vs_speedup`: x = measured speed-up over the same model's no-skip run on the same clip,
-  y = the LPIPS rise (or PSNR-Y drop) against that no-skip output; a line per model and degradation
-  (mean over clips, min-max band), points labelled with tau, the "no perceptible loss" zone shaded.
+  y = the JOD drop (or the LPIPS rise, the PSNR-Y drop) against that no-skip output; a line per model
+  and degradation (mean over clips, min-max band), points labelled with tau; on the JOD view the
+  0.1 JOD line of rule v2 and its "no perceptible loss" zone.
 - `quality_vs_speed`: quality against seconds per frame for every method: our models at each tau
   (and no-skip) as lines, the peers as labelled markers, the Pareto front dashed.
 - `skip_ratio_by_mask`: the share of tokens skipped against tau, predicted mask beside the oracle.
@@ -20,11 +21,14 @@ import plotly.graph_objects as go
 
 from skipsr import metrics
 
-QUALITY_LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "vmaf": "VMAF", "psnr_y_detail": "PSNR-Y, detail tokens (dB)",
+COST_LABELS = {"jod_drop": "JOD drop vs no-skip", "lpips_rise": "LPIPS rise vs no-skip",
+               "psnr_y_drop_db": "PSNR-Y drop vs no-skip (dB)"}
+QUALITY_LABELS = {"jod": "JOD (ColorVideoVDP; 10 = identical)", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "vmaf": "VMAF", "psnr_y_detail": "PSNR-Y, detail tokens (dB)",
                   "psnr_y_vs_noskip": "PSNR-Y vs no-skip output (dB)", "lpips": "LPIPS (lower is better)",
                   "dists": "DISTS (lower is better)", "warp_error": "E*warp x1e-3 (lower is better)",
+                  "jod_vs_noskip": "JOD against the no-skip output", "jod_drop": "JOD drop vs no-skip",
                   "lpips_vs_noskip": "LPIPS to the no-skip output", "dists_vs_noskip": "DISTS to the no-skip output"}
-LOWER_BETTER = {"lpips", "dists", "warp_error", "temporal_error", "lpips_vs_noskip", "dists_vs_noskip"}
+LOWER_BETTER = {"lpips", "dists", "warp_error", "temporal_error", "lpips_vs_noskip", "dists_vs_noskip", "jod_drop"}
 
 
 def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -110,8 +114,9 @@ def model_means(df: pd.DataFrame, mask: str = "predicted") -> pd.DataFrame:
         return df
     df = normalise(df)
     d = df[(df["method"] == "skipsr") & df["mask_source"].isin([mask, "none"])]
-    cols = [c for c in ("psnr_y", "ssim_y", "lpips", "dists", "warp_error", "vmaf", "psnr_y_vs_noskip",
-                        "lpips_vs_noskip", "dists_vs_noskip", "skip_ratio", "t_total_s") if c in d]
+    cols = [c for c in ("jod", "jod_drop", "psnr_y", "ssim_y", "lpips", "dists", "warp_error", "vmaf",
+                        "jod_vs_noskip", "psnr_y_vs_noskip", "lpips_vs_noskip", "dists_vs_noskip", "skip_ratio",
+                        "t_total_s") if c in d]
     return d.groupby(["model_id", "steps", "tau"])[cols].mean().reset_index()
 
 
@@ -163,15 +168,20 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 def skip_costs(df: pd.DataFrame, mask: str = "predicted") -> pd.DataFrame:
     """Each skip run joined to its model's no-skip run on the same clip: `speedup` (no-skip time /
-    skip time, end to end), `lpips_rise` and `psnr_y_drop_db` (the skip cost)."""
+    skip time, end to end), `jod_drop`, `lpips_rise` and `psnr_y_drop_db` (the skip cost; jod_drop
+    None on rows stored before the store had JOD)."""
     df = normalise(df)
     if df.empty:
         return df
     ours = df[df["method"] == "skipsr"]
-    noskip = ours[ours["mask_source"] == "none"][RUN_KEY + ["t_total_s", "lpips", "psnr_y"]]
+    for col in ("jod", "lpips"):  # shards written before a metric existed lack its column
+        if col not in ours:
+            ours = ours.assign(**{col: float("nan")})
+    noskip = ours[ours["mask_source"] == "none"][RUN_KEY + ["t_total_s", "jod", "lpips", "psnr_y"]]
     noskip = noskip.drop_duplicates(RUN_KEY, keep="last")
     runs = ours[ours["mask_source"] == mask].merge(noskip, on=RUN_KEY, suffixes=("", "_noskip"))
     runs["speedup"] = runs["t_total_s_noskip"] / runs["t_total_s"]
+    runs["jod_drop"] = runs["jod_noskip"] - runs["jod"]
     runs["lpips_rise"] = runs["lpips"] - runs["lpips_noskip"]
     runs["psnr_y_drop_db"] = runs["psnr_y_noskip"] - runs["psnr_y"]
     return runs
@@ -187,12 +197,14 @@ def _color(i: int) -> str:
     return COLORS[i % len(COLORS)]
 
 
-def skip_cost_vs_speedup(df: pd.DataFrame, cost: str = "lpips_rise", mask: str = "predicted",
+def skip_cost_vs_speedup(df: pd.DataFrame, cost: str = "jod_drop", mask: str = "predicted",
                          highlight: dict | None = None) -> go.Figure:
     """The skip cost against the speed it buys: a line per (model, degradation), mean over clips with
-    a min-max band, each point labelled with its tau; the "no perceptible loss" zone shaded."""
-    limit = metrics.MAX_LPIPS_RISE if cost == "lpips_rise" else metrics.MAX_PSNR_Y_DROP_DB
-    label = "LPIPS rise vs no-skip" if cost == "lpips_rise" else "PSNR-Y drop vs no-skip (dB)"
+    a min-max band (the band's top is the worst clip, what rule v2 judges), each point labelled with
+    its tau; for `jod_drop` the rule's 0.1 JOD line and its "no perceptible loss" zone."""
+    if cost not in COST_LABELS:
+        raise ValueError(f"cost must be one of {', '.join(COST_LABELS)}, got {cost!r}")
+    label = COST_LABELS[cost]
     fig = _figure(f"Skip cost vs speed-up ({mask} mask)", "measured speed-up over no-skip (x)", label)
     runs = skip_costs(df, mask)
     if runs.empty or runs[cost].isna().all():
@@ -208,10 +220,14 @@ def skip_cost_vs_speedup(df: pd.DataFrame, cost: str = "lpips_rise", mask: str =
             fig.add_trace(go.Scatter(x=g["x"], y=g["y"], mode="lines+markers+text", name=f"{model}, {degradation}",
                                      legendgroup=group, text=[f"{t:g}" for t in g["tau"]], textposition="top center",
                                      textfont=dict(size=9), line=dict(color=_color(i), dash=DASH.get(degradation, "dot"))))
-    low = min(float(agg["lo"].min()), 0.0)
-    fig.add_hrect(y0=low - 0.1 * abs(limit), y1=limit, fillcolor="green", opacity=0.08, line_width=0,
-                  annotation_text="no perceptible loss", annotation_position="top left")
-    fig.add_hline(y=limit, line=dict(color="green", width=1, dash="dot"))
+    if cost == "jod_drop":
+        limit = metrics.MAX_JOD_DROP
+        low = min(float(agg["lo"].min()), 0.0)
+        fig.add_hrect(y0=low - 0.1 * abs(limit), y1=limit, fillcolor="green", opacity=0.08, line_width=0,
+                      annotation_text=f"no perceptible loss (<= {limit:g} JOD)", annotation_position="top left")
+        fig.add_hline(y=limit, line=dict(color="green", width=1, dash="dot"))
+    else:
+        fig.add_hline(y=0.0, line=dict(color="grey", width=1, dash="dot"))
     if highlight and highlight.get(cost) is not None and highlight.get("speedup") is not None:
         _mark(fig, highlight["speedup"], highlight[cost])
     return fig

@@ -74,6 +74,9 @@ APP_MODEL_ID = MODEL_CARD.get("id")
 DEFAULT_STEPS, DEFAULT_TAU = model_defaults(APP_MODEL)
 
 
+ANSWER_VERSION = 2  # what an answer holds (2: JOD and its verdict): a cached answer of another version is not served
+
+
 def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, steps: int, mask: str, frames: int,
               seed: int) -> str | None:
     """The cache key of an example at the model's default settings; None for any other settings."""
@@ -81,7 +84,7 @@ def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, 
                                                                   DEFAULT_FRAMES, 0):
         return None
     cards = [pipe.card, pipe.predictor_card, pipe.fastpath_card or {}]
-    return cache.key({"weights": [c.get("weights_sha256_16", c.get("id")) for c in cards],
+    return cache.key({"answer": ANSWER_VERSION, "weights": [c.get("weights_sha256_16", c.get("id")) for c in cards],
                       "clip": store.file_hash(EXAMPLES_DIR / f"{example}.mp4"), "degradation": degradation,
                       "tau": float(tau), "steps": int(steps), "mask": mask, "frames": int(frames), "seed": int(seed),
                       "grain": pipe.grain, "mask_guard": pipe.mask_guard})  # card settings that change the output
@@ -235,7 +238,8 @@ def curve_highlight(ans: dict) -> dict:
     verdict = s.get("verdict") or {}
     return {"tau": s["tau"], "skip_ratio": s["skip_ratio"], "speedup": s["speedup_e2e"], "t_total_s": t_total,
             "t_per_frame_s": t_total / max(s["frames"], 1) if t_total is not None else None, **s["skip"],
-            "lpips_rise": verdict.get("lpips_rise"), "psnr_y_drop_db": verdict.get("psnr_y_drop_db")}
+            "jod_drop": verdict.get("jod_drop"), "lpips_rise": verdict.get("lpips_rise"),
+            "psnr_y_drop_db": verdict.get("psnr_y_drop_db")}
 
 
 def run_comparison(example, degradation, upload, fit, tau, steps, mask, frames, seed, model_name=None,
@@ -309,9 +313,9 @@ def _draw_curves(clip: str | None, model: str | None, degradation: str | None, h
     df = plots.normalise(store_frame(clip, None))
     if model and not df.empty:
         df = df[(df["model_id"] == model) | (df["method"] != "skipsr")]
-    metric = "lpips" if "lpips" in df and df["lpips"].notna().any() else "psnr_y"  # perceptual when the store has it
-    return (plots.skip_cost_vs_speedup(df, "lpips_rise", highlight=highlight),
-            plots.skip_cost_vs_speedup(df, "psnr_y_drop_db", highlight=highlight),
+    metric = next((m for m in ("jod", "lpips") if m in df and df[m].notna().any()), "psnr_y")  # the judge when stored
+    return (plots.skip_cost_vs_speedup(df, "jod_drop", highlight=highlight),
+            plots.skip_cost_vs_speedup(df, "lpips_rise", highlight=highlight),
             plots.quality_vs_speed(df, metric, degradation or "bicubic", highlight),
             plots.skip_ratio_by_mask(df, highlight))
 
@@ -412,15 +416,17 @@ def build() -> gr.Blocks:
                     summary = gr.JSON(label="summary (the API's last output)", elem_id="summary")
         with gr.Tab("Curves") as curves_tab:
             gr.Markdown("Our models: mean over the clips with a min-max band (pick a clip for one clip; clear the "
-                        "model for all models). The shaded zone is \"no perceptible loss\": LPIPS at most "
-                        f"+{metrics.MAX_LPIPS_RISE:g} and PSNR-Y at most {metrics.MAX_PSNR_Y_DROP_DB:g} dB below the "
-                        "same model's no-skip output. Seconds are this machine's, from the sweep.")
+                        "model for all models). The judge is ColorVideoVDP (JOD; 10 = indistinguishable from the "
+                        "ground truth): the shaded zone is \"no perceptible loss\", at most "
+                        f"{metrics.MAX_JOD_DROP:g} JOD below the same model's no-skip output (about 53% of viewers "
+                        "would prefer no-skip), on every clip (the band's top). The LPIPS rise is shown beside it. "
+                        "Seconds are this machine's, from the sweep.")
             with gr.Row():
                 clip_f = gr.Dropdown([None, *clips], value=None, label="clip (empty: all, aggregated)")
                 model_f = gr.Dropdown([None, *models], value=default_model, label="model (empty: all)")
                 degr_f = gr.Dropdown(["bicubic", "realistic"], value="bicubic", label="input (quality vs speed)")
             with gr.Row():
-                p1, p2 = gr.Plot(elem_id="plot-cost-lpips"), gr.Plot(elem_id="plot-cost-psnr")
+                p1, p2 = gr.Plot(elem_id="plot-cost-jod"), gr.Plot(elem_id="plot-cost-lpips")
             with gr.Row():
                 p3, p4 = gr.Plot(elem_id="plot-pareto"), gr.Plot(elem_id="plot-skip")
         model_name.change(model_defaults, [model_name], [steps, tau], api_name=False)

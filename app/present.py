@@ -7,7 +7,7 @@ answer = {"stage", "speed_md", "agreement_md", "quality_md", "metrics": [rows], 
 
 from __future__ import annotations
 
-from skipsr import metrics, speed
+from skipsr import jod, metrics, speed
 from skipsr.compare import OUTPUTS, Comparison, metrics_scope
 
 OUTPUT_LABELS = {"bicubic": "bicubic", "noskip": "no-skip", "skip": "SkipSR"}
@@ -40,24 +40,27 @@ def speed_md(cmp: Comparison) -> str:
 
 
 def quality_md(cmp: Comparison) -> str:
-    """PSNR-Y / LPIPS / DISTS per output and the skip cost in words ("no perceptible loss" inside the
-    bar, "visible loss" outside it)."""
+    """JOD / PSNR-Y / LPIPS / DISTS per output and the skip cost in words, judged in JOD (rule v2:
+    "imperceptible" within 0.1 JOD of no-skip, "visible" beyond), with the other metrics beside it."""
     if cmp.stage != "done":
-        return "scoring the outputs (PSNR-Y, LPIPS, DISTS)..."
+        return "scoring the outputs (JOD, PSNR-Y, LPIPS, DISTS)..."
     lines = []
     q, c = cmp.quality, cmp.skip_cost
     if q:
-        lines.append(" | ".join(f"{OUTPUT_LABELS[k]}: PSNR-Y {_num(q[k]['psnr_y'], '.2f')} dB, LPIPS "
-                                f"{_num(q[k]['lpips'], '.4f')}, DISTS {_num(q[k]['dists'], '.4f')}" for k in OUTPUTS))
+        lines.append(" | ".join(f"{OUTPUT_LABELS[k]}: JOD {_num(q[k].get('jod'), '.2f')}, PSNR-Y "
+                                f"{_num(q[k]['psnr_y'], '.2f')} dB, LPIPS {_num(q[k]['lpips'], '.4f')}, DISTS "
+                                f"{_num(q[k]['dists'], '.4f')}" for k in OUTPUTS))
         cost = metrics.skip_cost(q["skip"], q["noskip"])
         if cost["no_perceptible_loss"] is not None:
-            verdict = "**no perceptible loss**" if cost["no_perceptible_loss"] else "**visible loss**"
-            lines.append(f"Skip cost: {verdict} (LPIPS {cost['lpips_rise']:+.4f}, PSNR-Y {-cost['psnr_y_drop_db']:+.2f} dB "
-                         f"vs no-skip; the bar is LPIPS <= +{metrics.MAX_LPIPS_RISE} and PSNR-Y >= "
-                         f"-{metrics.MAX_PSNR_Y_DROP_DB} dB)")
+            beside = [f"LPIPS {cost['lpips_rise']:+.4f}" if cost["lpips_rise"] is not None else None,
+                      f"DISTS {cost['dists_rise']:+.4f}" if cost["dists_rise"] is not None else None,
+                      f"PSNR-Y {-cost['psnr_y_drop_db']:+.2f} dB"]
+            lines.append(f"Skip cost: **{jod.verdict_text(cost['jod_drop'])}**; beside it "
+                         f"{', '.join(b for b in beside if b)} vs no-skip (the bar: at most {metrics.MAX_JOD_DROP:g} "
+                         "JOD below no-skip; 10 JOD = indistinguishable from the ground truth)")
     if c.get("lpips_vs_noskip") is not None:
-        lines.append(f"SkipSR vs no-skip: LPIPS {c['lpips_vs_noskip']:.4f}, DISTS {c['dists_vs_noskip']:.4f}, PSNR-Y "
-                     f"{c['psnr_y_vs_noskip']:.1f} dB")
+        lines.append(f"SkipSR vs no-skip: JOD {_num(c.get('jod_vs_noskip'), '.2f')}, LPIPS {c['lpips_vs_noskip']:.4f}, "
+                     f"DISTS {c['dists_vs_noskip']:.4f}, PSNR-Y {c['psnr_y_vs_noskip']:.1f} dB")
     elif metrics.perceptual_reason():
         lines.append(f"LPIPS / DISTS unavailable: {metrics.perceptual_reason()}")
     if not q:
@@ -79,11 +82,12 @@ def agreement_md(cmp: Comparison) -> str:
 
 
 def metrics_rows(cmp: Comparison) -> list[dict]:
-    rows = [{"output": OUTPUT_LABELS[k], **{m: _round(cmp.quality[k].get(m)) for m in ("psnr_y", "lpips", "dists")}}
+    rows = [{"output": OUTPUT_LABELS[k], **{m: _round(cmp.quality[k].get(m)) for m in ("jod", "psnr_y", "lpips", "dists")}}
             for k in OUTPUTS if k in cmp.quality]
     if cmp.skip_cost:
         c = cmp.skip_cost
-        rows.append({"output": "SkipSR vs no-skip", "psnr_y": _round(c.get("psnr_y_vs_noskip")),
+        rows.append({"output": "SkipSR vs no-skip", "jod": _round(c.get("jod_vs_noskip")),
+                     "psnr_y": _round(c.get("psnr_y_vs_noskip")),
                      "lpips": _round(c.get("lpips_vs_noskip")), "dists": _round(c.get("dists_vs_noskip"))})
     return rows
 

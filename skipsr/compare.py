@@ -5,8 +5,9 @@
 `steps(...)` runs the no-skip and the skip pipeline on the same LR, seed and model by the speed
 protocol (`skipsr.speed`: warm-up, interleaved rounds, medians), writes every view as an mp4 (the
 LR enlarged, bicubic, SkipSR, no-skip, the ground truth, the mask overlays, a split screen), scores
-the outputs (PSNR-Y on every frame, LPIPS and DISTS on sampled tiles: whole 720p frames take ~10 s
-each on this CPU) and records both runs in the metrics store. It yields the comparison three times,
+the outputs (PSNR-Y on every frame, LPIPS and DISTS on sampled tiles, ColorVideoVDP JOD on a centre
+crop of the first frames: whole 720p frames take ~10 s and ~4 s each on a 2-core CPU) and records
+both runs in the metrics store. It yields the comparison three times,
 so a caller can show the videos after the first round, the speed after the last, the metrics at the
 end; `compare(...)` runs it through. The command prints where one comparison's time goes.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import cliutil, masks, measure, metrics, resize, speed, store, views
+from skipsr import cliutil, jod, masks, measure, metrics, resize, speed, store, views
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import probe, read_video
 
@@ -173,10 +174,12 @@ class Comparison:
                "answer_s": self.breakdown.get("answer_s"), "notes": self.source.notes}
         for name in OUTPUTS:
             q = self.quality.get(name, {})
-            out[name] = {k: q.get(k) for k in ("psnr_y", "lpips", "dists")}
+            out[name] = {k: q.get(k) for k in ("jod", "psnr_y", "lpips", "dists")}
         out["skip_vs_noskip"] = dict(self.skip_cost)
         if self.quality:
-            out["verdict"] = metrics.skip_cost(self.quality["skip"], self.quality["noskip"])
+            cost = metrics.skip_cost(self.quality["skip"], self.quality["noskip"])
+            out["verdict"] = {**cost, "prefer_noskip": jod.verdict(cost["jod_drop"])["prefer_noskip"],
+                              "text": jod.verdict_text(cost["jod_drop"])}
         return out
 
 
@@ -262,10 +265,10 @@ def metric_tiles(video: np.ndarray) -> np.ndarray:
 
 
 def metrics_scope(frames: int, h: int, w: int) -> str:
-    """What the app's LPIPS / DISTS cover, in words."""
+    """What the app's metrics cover, in words."""
     k, tile = min(METRIC_FRAMES, frames), min(METRIC_TILE, h // 2, w // 2)
-    return (f"PSNR-Y on every frame; LPIPS and DISTS on 4 tiles of {tile} px in {k} of {frames} frames (a sample: "
-            "`skipsr evaluate` scores whole frames)")
+    return (f"PSNR-Y on every frame; LPIPS and DISTS on 4 tiles of {tile} px in {k} of {frames} frames; JOD "
+            f"(ColorVideoVDP) on {jod.sample_scope(frames, h, w)} (samples: `skipsr evaluate` scores whole frames)")
 
 
 def score(source: Source, outputs: dict[str, np.ndarray | None]) -> tuple[dict, dict]:
@@ -273,7 +276,8 @@ def score(source: Source, outputs: dict[str, np.ndarray | None]) -> tuple[dict, 
     only the distance to no-skip."""
     sk, ns = outputs["skip"], outputs["noskip"]
     tiles = {name: metric_tiles(v) for name, v in outputs.items() if v is not None}
-    cost = {"psnr_y_vs_noskip": metrics.psnr_y(sk, ns)}
+    fps = float(source.fps)
+    cost = {"psnr_y_vs_noskip": metrics.psnr_y(sk, ns), "jod_vs_noskip": jod.jod(jod.sample(sk), jod.sample(ns), fps)}
     quality = {}
     if source.hr is not None:
         cache = source.clip.features
@@ -281,7 +285,8 @@ def score(source: Source, outputs: dict[str, np.ndarray | None]) -> tuple[dict, 
         for name, v in outputs.items():
             refs = {"hr": hr_tiles, **({"noskip": tiles["noskip"]} if name == "skip" else {})}
             d = metrics.perceptual(tiles[name], refs, cache)
-            quality[name] = {"psnr_y": metrics.psnr_y(v, source.hr), "lpips": d["hr"]["lpips"], "dists": d["hr"]["dists"]}
+            quality[name] = {"jod": jod.jod(jod.sample(v), jod.sample(source.hr), fps),
+                             "psnr_y": metrics.psnr_y(v, source.hr), "lpips": d["hr"]["lpips"], "dists": d["hr"]["dists"]}
             if name == "skip":
                 cost.update(lpips_vs_noskip=d["noskip"]["lpips"], dists_vs_noskip=d["noskip"]["dists"])
     else:
@@ -298,13 +303,15 @@ def record(results: str | Path, cmp: Comparison, pipe: SkipSRPipeline, seed: int
             "clip_hash": src.clip_hash or hashlib.sha256(src.lr.tobytes()).hexdigest()[:16],
             "frames": cmp.frames, "width": int(sp.skip.video.shape[2]), "height": int(sp.skip.video.shape[1]),
             "degradation": src.degradation, "steps": cmp.steps, "seed": seed}
-    reasons = {"*": "not measured by the app (PSNR-Y on every frame, LPIPS / DISTS on sampled tiles)"}
+    reasons = {"*": "not measured by the app (PSNR-Y on every frame, LPIPS / DISTS on sampled tiles, JOD on a crop)"}
     rows = []
     for name, res, t, m in (("noskip", sp.noskip, 0.0, "none"), ("skip", sp.skip, cmp.tau, cmp.mask)):
         numbers = {**measure.run_numbers(res), **{f"t_{k}_s": v for k, v in sp.medians[name].items()},
                    **cmp.quality.get(name, {})}
         if name == "skip":
             numbers.update(cmp.skip_cost)
+            if cmp.quality:
+                numbers["jod_drop"] = metrics.skip_cost(cmp.quality["skip"], cmp.quality["noskip"])["jod_drop"]
             if cmp.agreement:
                 numbers.update({f"pred_{k}": v for k, v in cmp.agreement.items()})
             if src.hr is not None and res.skip.any():

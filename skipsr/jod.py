@@ -11,6 +11,7 @@ nothing is downloaded) on the CPU with the display model `standard_fhd` (a 24-in
 
     jod(out, ref, fps)          # (T, H, W, 3) uint8 both -> JOD of `out` against `ref`
     prefer_share(jod_gap)       # a JOD gap -> the share of observers who prefer the better video
+    sample(video)               # the first SAMPLE_FRAMES frames, a centre crop: what quick commands score
 
 A skip run's cost is `jod_drop` = JOD(no-skip vs GT) - JOD(skip vs GT): positive = the skip run is
 worse. "No perceptible loss" (rule version 2): jod_drop <= MAX_JOD_DROP on every clip.
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DISPLAY = "standard_fhd"  # the display model every JOD of this project is computed for
 MAX_JOD_DROP = 0.1  # rule v2: a skip may lose at most this much JOD to no-skip, on every clip (~53% prefer)
+SAMPLE_FRAMES = 8  # quick commands (the app, the bench) score the first frames (consecutive: flicker is temporal)
+SAMPLE_CROP = 384  # ... in a centre crop of at most this side: a whole 720p frame takes ~4 s on a 2-core CPU
 JOD_PER_SD = 1.0 / 0.6744897501960817  # 1 JOD = 75% preference: the JOD scale's unit in standard deviations
 
 
@@ -62,6 +65,19 @@ def jod(out: np.ndarray, ref: np.ndarray, fps: float = 24.0, display: str = DISP
     with torch.no_grad():
         q, _ = _metric(display).predict(test, reference, dim_order=dims, frames_per_second=rate)
     return float(q)
+
+
+def sample(video: np.ndarray, frames: int = SAMPLE_FRAMES, crop: int = SAMPLE_CROP) -> np.ndarray:
+    """(T, H, W, 3) -> (min(T, frames), min(H, crop), min(W, crop), 3): the first frames, centre-cropped."""
+    t, h, w, _ = video.shape
+    ch, cw = min(h, crop), min(w, crop)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(video[:frames, y0: y0 + ch, x0: x0 + cw])
+
+
+def sample_scope(frames: int, h: int, w: int) -> str:
+    """What `sample` keeps of a (frames, h, w) video, in words."""
+    return f"a {min(w, SAMPLE_CROP)}x{min(h, SAMPLE_CROP)} centre crop of the first {min(frames, SAMPLE_FRAMES)} frames"
 
 
 def prefer_share(jod_gap: float) -> float:

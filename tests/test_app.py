@@ -104,10 +104,12 @@ def test_cached_default_answers_at_once_with_a_summary_and_survives_a_load(app):
     assert isinstance(s["skip_ratio"], float) and isinstance(s["ideal_speedup"], float)
     assert (s["out_w"], s["out_h"], s["frames"]) == (1280, 720, 16)
     for name in ("bicubic", "noskip", "skip"):
-        assert set(s[name]) == {"psnr_y", "lpips", "dists"} and s[name]["psnr_y"] > 20
+        assert set(s[name]) == {"jod", "psnr_y", "lpips", "dists"} and s[name]["psnr_y"] > 20
+        assert 0.0 < s[name]["jod"] <= 10.0
+    assert s["verdict"]["jod_drop"] == pytest.approx(s["noskip"]["jod"] - s["skip"]["jod"])
     for view in ("lr", "bicubic", "hr", "skip", "noskip", "split", "pred_overlay", "oracle_overlay"):
         assert out[view], view
-    assert "F1" in out["agreement"] and "loss**" in out["quality"]
+    assert "F1" in out["agreement"] and f"**{s['verdict']['text']}**" in out["quality"]  # the judge's words
     assert len(out["zoom"]) == 5  # one crop per view: LR, bicubic, SkipSR, no-skip, ground truth
     rows = store.ResultsStore(app_results).read()
     assert len(rows) >= 2 and set(rows["origin"]) == {"app"}  # the precompute's runs (2 or more), in the app's folder
@@ -213,7 +215,7 @@ def test_browser_every_view_cached_fresh_and_an_oversize_upload(app, tmp_path):
         assert "first 1 of 3 frames" in page.locator("#speed").inner_text()
         if os.environ.get("SKIPSR_SCREENSHOT"):
             page.get_by_role("tab", name="Curves").click()
-            for plot in ("#plot-cost-lpips", "#plot-cost-psnr", "#plot-pareto", "#plot-skip"):
+            for plot in ("#plot-cost-jod", "#plot-cost-lpips", "#plot-pareto", "#plot-skip"):
                 page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=60_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ROOT / "docs" / "curves.png"), full_page=True)

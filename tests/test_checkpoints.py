@@ -17,9 +17,11 @@ def test_shipped_checkpoints_exist_with_cards(path):
     assert card["machine"]["device"] and card["steps"] > 0 and card["wall_time_s"] > 0
     v = card["validation"]
     assert set(v["summaries"]) == {"bicubic", "realistic"}  # the default tau is chosen on clean AND realistic input
-    assert card["default_tau"] == v["default_tau"] and v["default_tau_rule"]["max_lpips_rise"] == 0.005
+    rule = v["default_tau_rule"]  # rule v2: no clip loses more than 0.1 JOD to no-skip (docs/design.md section 8)
+    assert card["default_tau"] == v["default_tau"] and rule["version"] == 2 and rule["max_jod_drop"] == 0.1
     for summary in v["summaries"].values():
         assert summary["noskip"]["lpips"] is not None and summary["noskip"]["dists"] is not None
+        assert summary["noskip"]["jod"] is not None
     assert card["validation"]["steps"] == checkpoint.default_steps(card) or card["kind"] == "predictor"
     assert path.stat().st_size < 30 * 2**20
     for kind in card.get("companions", {}):  # what the card's numbers were measured with is shipped too

@@ -85,7 +85,7 @@ def test_skipsr_console_script_runs_every_command_from_any_folder(tmp_path):
         assert cmd in res.stdout, cmd
     res = subprocess.run([exe, "evaluate", "--table", "--model", "adversarial"], capture_output=True, text=True,
                          cwd=tmp_path)
-    assert res.returncode == 0 and "realistic:" in res.stdout and "LPIPS rise" in res.stdout
+    assert res.returncode == 0 and "realistic (means over the clips)" in res.stdout and "LPIPS rise" in res.stdout
     res = subprocess.run([exe, "train"], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 2 and "needs a stage" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 

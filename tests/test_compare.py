@@ -11,7 +11,7 @@ import pytest
 
 from media import pattern, write_raw
 from models import TINY, tiny_model
-from skipsr import compare, speed, store, views
+from skipsr import compare, jod, speed, store, views
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import probe, read_video
 
@@ -127,7 +127,12 @@ def test_compare_streams_videos_speed_then_metrics(tmp_path):
     if s["speed_reliable"]:  # a tiny model's milliseconds are noisy: a busy machine may make them unreliable
         assert s["transformer_efficiency"] <= speed.MAX_EFFICIENCY and s["speedup_e2e"] > 0
     for out in ("bicubic", "noskip", "skip"):
-        assert set(s[out]) == {"psnr_y", "lpips", "dists"} and None not in s[out].values()
+        assert set(s[out]) == {"jod", "psnr_y", "lpips", "dists"} and None not in s[out].values()
+        assert s[out]["jod"] <= 10.0
+    v = s["verdict"]  # the judge: the skip run's JOD loss to no-skip, the share preferring no-skip, in words
+    assert v["jod_drop"] == pytest.approx(s["noskip"]["jod"] - s["skip"]["jod"])
+    assert v["no_perceptible_loss"] == (v["jod_drop"] <= jod.MAX_JOD_DROP) and 0.0 <= v["prefer_noskip"] <= 1.0
+    assert ("imperceptible" if v["no_perceptible_loss"] else "visible") in v["text"] and "JOD" in v["text"]
     assert s["noskip"]["psnr_y"] == pytest.approx(float(json.loads(json.dumps(s))["noskip"]["psnr_y"]))
     assert cmp.breakdown["answer_s"] <= cmp.breakdown["speed_s"] <= cmp.breakdown["wall_s"]
     rows = store.ResultsStore(tmp_path / "rows").read()

@@ -253,6 +253,7 @@ def test_bench_and_evaluate_write_rows_like_the_sweep(tiny_setup):
     """One record builder: the bench's and evaluate's rows have the sweep's columns, nulls explained."""
     from skipsr import evaluate
     from skipsr.pipeline import SkipSRPipeline
+    from skipsr.valset import ValClip
     from skipsr.video import read_video
 
     sweep = tiny_setup / "results_cols"
@@ -266,7 +267,7 @@ def test_bench_and_evaluate_write_rows_like_the_sweep(tiny_setup):
     path = tiny_setup / "c2.mp4"
     hr = read_video(path)
     runs = evaluate.evaluate_clip(pipe, hr, [4.0], 1, 0, "bicubic", oracle=True)
-    ev_rows = evaluate.store_rows(pipe, runs, "c2", path, hr, "bicubic", 1, 0)
+    ev_rows = evaluate.store_rows(pipe, runs, ValClip("c2", hr, 24.0, path), "bicubic", 1, 0)
     assert [(r["mask_source"], r["tau"]) for r in ev_rows] == [("none", 0.0), ("oracle", 4.0)]
     b = ResultsStore(bench).read()
     assert sorted(b["origin"]) == ["bench", "bench"] and set(b["mask_source"]) == {"none", "oracle"}
