@@ -7,29 +7,17 @@ PY := $(VENV)/bin/python
 REQS := requirements.txt requirements/data.txt requirements/analysis.txt requirements/test.txt
 PEERS_STAMP := $(VENV)/.peers-$(shell cat requirements/peers-nodeps.txt | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut -c1-12)
-# Settings of the shipped stage-2/3 runs and the validation taus (see checkpoints/README.md).
-DISTILL_ARGS := --steps 500
-ADV_ARGS := --steps 300 --adv-weight 0.002
-# issue 15: the one-step model fine-tuned on top of the fast path, with a perceptual term, at the taus it runs at
-ADV_FT_ARGS := --fastpath runs/fastpath/model.safetensors --oracle paper --perceptual-weight 0.05 --lr 5e-5 \
-	--tau-max 4 --steps 1200 --save-every 100 --val-every 200 --threads 1
-# issue 15 (continued): then two fine-tunes with a heavier perceptual term on the 32-channel fast path
-# (the first stopped at step 1069 of its 1500-step schedule, when the second took over)
-ADV_P_ARGS := --fastpath runs/fastpath_c32/model.safetensors --oracle paper --perceptual-frames 2 --tau-max 4 --val-every 300
-ADV_P10_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.1 --lr 1.5e-4 --steps 1500 --stop-at 1069 --threads 1
-ADV_P30_ARGS := $(ADV_P_ARGS) --perceptual-weight 0.3 --lr 1e-4 --steps 600 --threads 2
-TAUS := 0.5 1 1.5 2 3 4 6 8
-# the 32-channel fast path that the perceptual fine-tunes saw (trained before the ukui / mypaint data came in)
-FASTPATH_C32_ARGS := --steps 6000 --threads 1 --channels 32 --blocks 3
-# the shipped fast path (issue 15, fourth session): 24 channels, 2 blocks, a 1x1 tail, on the larger data:
-# inside the 10% budget of the no-skip transformer (checkpoints/README.md)
-FASTPATH_ARGS := --steps 6000 --threads 1 --channels 24 --blocks 2 --tail-kernel 1
-# grain on skipped tokens, x their predicted detail score (skipsr/grain.py; chosen by analysis.choose_grain)
+# The validation taus that `make evaluate` checks against rule v2 (docs/design.md section 8).
+TAUS := 1 2 3 4 6 8
+# grain on skipped tokens: strength x the predicted detail score, and its motion (skipsr/grain.py;
+# chosen on training clips by `python -m analysis.choose_grain`)
 GRAIN := 1
+GRAIN_MOTION := static
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup metric-weights browser peers demo test test-fast data train train-mid train-mid-rest evaluate results clean
+.PHONY: setup metric-weights browser peers demo test test-fast data train train-multistep train-predictor train-distilled \
+	train-fastpath train-adversarial evaluate results results-json docs space-check clean
 
 $(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,46 +68,54 @@ data: setup
 	$(PY) -m skipsr.data fetch
 	$(PY) -m skipsr.data clips
 
-# The shipped CPU models: the exact settings they were trained with (resumable; see checkpoints/README.md).
-train: data
+# The shipped artefacts, each reproduced by its own target with the settings it was trained with
+# (resumable: rerun a target to continue; docs/training.md). `make train` runs them in order.
+train: train-multistep train-predictor train-distilled train-fastpath train-adversarial
+
+# stage 1: the flow-matching SR model, then a fine-tune with more one-step (t = 1) samples
+train-multistep: data
 	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
 	$(PY) -m skipsr.train.sr --run runs/sr_ft --init runs/sr/model.safetensors --steps 800 --batch 6 --frames 6 --crop 160 --lr 1e-4 --warmup 50 --p-t1 0.3 --val-every 200
-	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 1000 --shrink 0.5 --threads 1
 	cp runs/sr_ft/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr_ft/model.json checkpoints/skipsr_cpu.json
-	cp runs/predictor/model.safetensors checkpoints/predictor_cpu.safetensors && cp runs/predictor/model.json checkpoints/predictor_cpu.json
 	$(PY) -m skipsr.evaluate --model multistep --choose-steps 1 2 4 --write-card
-	$(PY) -m skipsr.train.distill --run runs/distill --teacher multistep $(DISTILL_ARGS)
-	cp runs/distill/model.safetensors checkpoints/skipsr_distilled_cpu.safetensors && cp runs/distill/model.json checkpoints/skipsr_distilled_cpu.json
-	$(PY) -m skipsr.train.adversarial --run runs/adversarial --init distilled $(ADV_ARGS)
-	cp runs/adversarial/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial/model.json checkpoints/skipsr_adversarial_cpu.json
-	$(PY) -m skipsr.train.fastpath --run runs/fastpath --steps 6000 --threads 1
-	$(PY) -m skipsr.train.adversarial --run runs/adversarial_fp --init adversarial $(ADV_FT_ARGS)
-	cp runs/adversarial_fp/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_fp/model.json checkpoints/skipsr_adversarial_cpu.json
-	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 $(FASTPATH_C32_ARGS)
-	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p10 --init runs/adversarial_fp/model.safetensors $(ADV_P10_ARGS)
-	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p30 --init runs/adversarial_p10/model.safetensors $(ADV_P30_ARGS)
-	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
-	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c24b2t1 $(FASTPATH_ARGS)
-	cp runs/fastpath_c24b2t1/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c24b2t1/model.json checkpoints/fastpath_cpu.json
-	$(PY) -m skipsr.evaluate --model adversarial --fastpath checkpoints/fastpath_cpu.safetensors --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-adversarial.json
 
-# Issue 15, item 5: the wider `mid` transformer (dim 192, 6 heads; ~2x the parameters) through the
-# stages (resumable: rerun to continue; not shipped, see checkpoints/README.md). train-mid-rest starts
-# from a stage-1 model: MID_TEACHER (e.g. checkpoints/wip/skipsr_mid_stage1.safetensors, committed).
-MID_THREADS ?= 1
-MID_TEACHER ?= runs/sr_mid/model.safetensors
-train-mid: data
-	$(PY) -m skipsr.train.sr --run runs/sr_mid --size-name mid --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 100 --log-every 25 --threads $(MID_THREADS)
-	$(MAKE) train-mid-rest
-train-mid-rest: data
-	$(PY) -m skipsr.train.distill --run runs/distill_mid --teacher $(MID_TEACHER) --teacher-steps 2 $(DISTILL_ARGS) --threads $(MID_THREADS)
-	$(PY) -m skipsr.train.adversarial --run runs/adv_mid --init runs/distill_mid/model.safetensors $(ADV_ARGS) --threads $(MID_THREADS)
-	$(PY) -m skipsr.train.adversarial --run runs/adv_mid_p30 --init runs/adv_mid/model.safetensors --fastpath checkpoints/fastpath_cpu.safetensors --oracle paper --perceptual-frames 2 --tau-max 8 --perceptual-weight 0.3 --lr 1e-4 --steps 600 --val-every 300 --threads $(MID_THREADS)
+# the mask predictor: the LR's self-detail prior plus a shrunk learned correction
+train-predictor: data
+	$(PY) -m skipsr.train.predictor --run runs/predictor --steps 1000 --shrink 0.5 --threads 1
+	cp runs/predictor/model.safetensors checkpoints/predictor_cpu.safetensors && cp runs/predictor/model.json checkpoints/predictor_cpu.json
+
+# stage 2: the one-step model distilled from `multistep` at its 2 steps
+train-distilled: data
+	$(PY) -m skipsr.train.distill --run runs/distill --teacher multistep --steps 500
+	cp runs/distill/model.safetensors checkpoints/skipsr_distilled_cpu.safetensors && cp runs/distill/model.json checkpoints/skipsr_distilled_cpu.json
+
+# the fast path for skipped tokens: 24 channels, 2 body convs, a 1x1 tail
+train-fastpath: data
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c24b2t1 --steps 6000 --threads 1 --channels 24 --blocks 2 --tail-kernel 1
+	cp runs/fastpath_c24b2t1/model.safetensors checkpoints/fastpath_cpu.safetensors && cp runs/fastpath_c24b2t1/model.json checkpoints/fastpath_cpu.json
+
+# stage 3: adversarial post-training of `distilled`, then three perceptual fine-tunes on top of fast paths
+# (a 16-channel one, then a 32-channel one that the last two saw; the shipped fast path came after them)
+ADV_FT_ARGS := --oracle paper --tau-max 4
+train-adversarial: data
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial --init distilled --steps 300 --adv-weight 0.002
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath --steps 6000 --threads 1
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial_fp --init runs/adversarial/model.safetensors $(ADV_FT_ARGS) \
+	  --fastpath runs/fastpath/model.safetensors --perceptual-weight 0.05 --lr 5e-5 --steps 1200 --save-every 100 --val-every 200 --threads 1
+	$(PY) -m skipsr.train.fastpath --run runs/fastpath_c32 --steps 6000 --threads 1 --channels 32 --blocks 3
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p10 --init runs/adversarial_fp/model.safetensors $(ADV_FT_ARGS) \
+	  --fastpath runs/fastpath_c32/model.safetensors --perceptual-frames 2 --val-every 300 --perceptual-weight 0.1 --lr 1.5e-4 \
+	  --steps 1500 --stop-at 1069 --threads 1
+	$(PY) -m skipsr.train.adversarial --run runs/adversarial_p30 --init runs/adversarial_p10/model.safetensors $(ADV_FT_ARGS) \
+	  --fastpath runs/fastpath_c32/model.safetensors --perceptual-frames 2 --val-every 300 --perceptual-weight 0.3 --lr 1e-4 \
+	  --steps 600 --threads 2
+	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
 	mkdir -p runs
-	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --grain $(GRAIN) --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
+	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --grain $(GRAIN) --grain-motion $(GRAIN_MOTION) \
+	  --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the small example clips (the app's curves), compacted into one shard.
 SWEEP_CLIPS := examples/meadow.mp4 examples/water.mp4 examples/bikes.mp4
@@ -127,6 +123,24 @@ results: setup metric-weights peers
 	$(PY) -m analysis.sweep --clips $(SWEEP_CLIPS) --models multistep distilled adversarial --mask predicted oracle --frames 12 \
 	  --degradation bicubic realistic --peers $(PEERS) --no-vmaf --results results
 	$(PY) -m skipsr.store compact results
+
+# The JSON behind docs/results.md: our models and the peers on the validation set, the speed of the whole
+# path at 720p and 1080p, and memory (each a command of its own; then `make docs`).
+results-json: setup metric-weights peers
+	$(PY) -m analysis.methods --json > results/methods.json
+	$(PY) -m analysis.bench --model adversarial --height 720 --frames 16 --json > results/bench-720p.json
+	$(PY) -m analysis.bench --model adversarial --height 1080 --frames 16 --json > results/bench-1080p.json
+	$(PY) -m analysis.bench --model adversarial --memory --json > results/memory.json
+
+# docs/results.md and the README's model table, generated from the committed JSON and the model cards.
+docs: setup
+	$(PY) -m analysis.report
+
+# The Hugging Face Space as a Space runs it: a fresh venv from requirements.txt alone, an empty home,
+# `python space.py`; the page within 60 s, the default example answered within 5 s of it, with JOD,
+# LPIPS and DISTS in the answer (app/spacecheck.py).
+space-check: setup
+	$(PY) -m app.spacecheck
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -1,4 +1,4 @@
-"""Peak memory window by window (issue 17): what grows with a video's length, and what only scatters.
+"""Peak memory window by window: what grows with a video's length, and what only scatters.
 
 `WindowTrace(pipe)` samples the process's resident memory every millisecond in a thread and records,
 for every window the pipeline runs, the RSS before it, the peak inside it and glibc's heap

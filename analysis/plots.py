@@ -154,7 +154,7 @@ RUN_KEY = ["model_id", "degradation", "clip_id", "frames", "steps", "seed"]
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of older schema versions in today's terms: `method` ("skipsr" when absent), seconds per
+    """Rows of older schema versions in the current schema's terms: `method` ("skipsr" when absent), seconds per
     frame (t_total_s / frames when absent), degradation ("bicubic" when absent)."""
     if df.empty:
         return df

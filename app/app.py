@@ -33,7 +33,7 @@ import pandas as pd
 
 from analysis import plots
 from app import cache, present
-from skipsr import checkpoint, compare, metrics, paths, store, views
+from skipsr import checkpoint, compare, metric_weights, metrics, paths, store, views
 from skipsr.data import EXAMPLES, EXAMPLES_DIR
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import VideoError
@@ -87,7 +87,8 @@ def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, 
     return cache.key({"answer": ANSWER_VERSION, "weights": [c.get("weights_sha256_16", c.get("id")) for c in cards],
                       "clip": store.file_hash(EXAMPLES_DIR / f"{example}.mp4"), "degradation": degradation,
                       "tau": float(tau), "steps": int(steps), "mask": mask, "frames": int(frames), "seed": int(seed),
-                      "grain": pipe.grain, "mask_guard": pipe.mask_guard})  # card settings that change the output
+                      "grain": pipe.grain, "grain_motion": pipe.grain_motion,
+                      "mask_guard": pipe.mask_guard})  # card settings that change the output
 
 
 def fresh_folder(prefix: str, keep: int) -> Path:
@@ -326,7 +327,11 @@ def precompute_jobs() -> list[tuple[str, dict]]:
     if which not in ("all", "default", "none"):
         raise ValueError(f"SKIPSR_APP_PRECOMPUTE must be all, default or none, got {which!r}")
     names = {"all": EXAMPLE_NAMES, "default": EXAMPLE_NAMES[:1], "none": []}[which]
-    degradations = ("bicubic",) if which == "default" else ("bicubic", "realistic")
+    return default_jobs(names, ("bicubic",) if which == "default" else ("bicubic", "realistic"))
+
+
+def default_jobs(names, degradations) -> list[tuple[str, dict]]:
+    """(cache key, settings) of these examples x degradations at the app model's default settings."""
     jobs = []
     for name in names:
         for deg in degradations:
@@ -452,10 +457,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a terminated app still removes its run folders (atexit)
     demo = build()
-    cache.precompute(precompute_jobs(), _drain)
+    fetching = metric_weights.fetch_in_background()  # a fresh install (a Space) has no LPIPS / DISTS weights yet
+    cache.precompute(precompute_jobs(), _drain, after=fetching)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-                max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, allowed_paths=[str(cache.ROOT), str(RUNS)])
+                max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, allowed_paths=[str(cache.ROOT), str(cache.SHIPPED), str(RUNS)])
 
 
 if __name__ == "__main__":

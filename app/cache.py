@@ -7,6 +7,11 @@ frame 0's views (so a cache hit decodes and encodes nothing). It is written to a
 temporary name and renamed, so a half-written entry is never read. `precompute` fills it for
 every example x degradation at the model's defaults in a background thread, the default example
 first; the app's runs and the precompute take turns on the CPU through one lock.
+
+The default example's answers also ship in the repository (`app/answers/`, the same layout, read
+only), so a fresh install such as a Hugging Face Space answers its first click at once. Their keys
+hold the weights' hashes, so a shipped answer of other weights is never served:
+`python -m app.cache ship` recomputes them (after a model changes; a test fails while they are stale).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from skipsr import paths
 log = logging.getLogger("app.cache")
 
 ROOT = Path(os.environ.get("SKIPSR_APP_CACHE", paths.writable("app-cache")))
+SHIPPED = Path(__file__).resolve().parent / "answers"  # the default example's answers, in the repository
 FILE_GROUPS = ("videos", "views0")  # the answer's files: {name: path} each (views0: frame 0's images)
 PRECOMPUTE_TRIES = 3  # measurements of one default answer before an unreliable speed figure is cached
 COMPUTE = threading.Lock()  # one model computation at a time (precompute or a visitor's run)
@@ -35,8 +41,11 @@ def key(parts: dict) -> str:
 
 
 def get(k: str) -> dict | None:
-    """The cached answer (video paths absolute), or None."""
-    folder = ROOT / k
+    """The cached answer (video paths absolute), or None: the app's cache first, then the shipped answers."""
+    return _read(ROOT / k) or _read(SHIPPED / k)
+
+
+def _read(folder: Path) -> dict | None:
     try:
         ans = json.loads((folder / "answer.json").read_text())
     except (OSError, ValueError):
@@ -73,12 +82,16 @@ def size_mb() -> float:
     return sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file()) / 2**20 if ROOT.exists() else 0.0
 
 
-def precompute(jobs: list[tuple[str, dict]], run, tries: int = PRECOMPUTE_TRIES) -> threading.Thread:
+def precompute(jobs: list[tuple[str, dict]], run, tries: int = PRECOMPUTE_TRIES,
+               after: threading.Thread | None = None) -> threading.Thread:
     """Start a daemon thread that calls run(last_try=..., **settings) for each (cache key, settings)
     not cached yet. `run` computes and stores one answer (the app's handler, drained); it stores an
-    answer whose speed was measured on a busy machine only on the last of `tries`."""
+    answer whose speed was measured on a busy machine only on the last of `tries`. `after`: a thread
+    to wait for first (the metric weights' fetch, so that the answers carry LPIPS and DISTS)."""
 
     def work():
+        if after is not None:
+            after.join()
         for k, settings in jobs:
             for attempt in range(tries):
                 if get(k) is not None:

@@ -36,7 +36,7 @@ from skipsr import cliutil, paths
 log = logging.getLogger(__name__)
 
 # Never add another gnome-backgrounds or lomiri-wallpapers* package, nor scikit-learn's or OpenCV's
-# sample images: they are kept for independent evaluation (issue 15).
+# sample images: they are kept for independent evaluation.
 DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers",
                    "ukui-wallpapers", "mypaint-data-extras")
 # Only these folders of a package hold photographs or rich renders (mate-backgrounds also ships

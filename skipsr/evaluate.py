@@ -252,6 +252,8 @@ def _main(argv: list[str] | None) -> int:
                          "error against what a skipped token shows); default: the model card's, else 'paper'")
     ap.add_argument("--grain", type=float, help="grain on skipped tokens at this multiple of their detail score "
                     "(skipsr/grain.py; default: the model card's grain, else 0; written to the card with --write-card)")
+    ap.add_argument("--grain-motion", choices=grain.MOTIONS,
+                    help="how grain moves over time (default: the model card's, else 'static'; written to the card)")
     ap.add_argument("--split", default="val", choices=("val", "train"),
                     help="evaluate on the training clips instead (to choose settings; never written to a card)")
     ap.add_argument("--vmaf", action="store_true", help="also compute VMAF (slow; a secondary number)")
@@ -289,6 +291,8 @@ def _main(argv: list[str] | None) -> int:
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
                                           fastpath=args.fastpath, residual_base=args.residual_base,
                                           mask_guard=args.guard, oracle=args.oracle_score, grain=args.grain)
+    if args.grain_motion:
+        pipe.grain_motion = args.grain_motion
     clips = (valset.validation_set(args.data, args.clips, args.frames) if args.split == "val"
              else valset.training_clips(args.data, args.clips or 8, args.frames))
     reason = metrics.perceptual_reason()
@@ -320,7 +324,8 @@ def _main(argv: list[str] | None) -> int:
     default_tau, rule = choose_default_tau(per_clip, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
               "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
-              "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain, "split": args.split,
+              "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain,
+              "grain_motion": pipe.grain_motion, "split": args.split,
               "degradations": degradations, "clips": [c.id for c in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
               "command": command, "wall_s": round(time.perf_counter() - t0, 1)}
@@ -340,7 +345,8 @@ def _main(argv: list[str] | None) -> int:
             checkpoint.update_card(path, {"validation": validation, "default_tau": default_tau,
                                           "reference": result["reference"]})
         checkpoint.update_card(model_path, {"companions": {k: v for k, v in companions.items() if v},
-                                            "oracle": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain})
+                                            "oracle": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain,
+                                            "grain_motion": pipe.grain_motion})
     if args.json:
         print(json.dumps(result))
     else:

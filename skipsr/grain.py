@@ -3,7 +3,7 @@
 A skipped token shows the fast path's (or bicubic's) upsample of the LR, which is smooth where the
 HR has fine grain (sensor noise, film grain, paper and wall texture). PSNR does not mind; LPIPS does:
 on the nearly flat validation clips the no-skip transformer, which turns its noise input into
-grain, scores LPIPS 0.016 where bicubic scores 0.080 at a higher PSNR (checkpoints/README.md). The
+grain, scores LPIPS 0.016 where bicubic scores 0.080 at a higher PSNR. The
 oracle's detail score d of a token is the RMS of exactly that missing part, HR - up(down(HR)), and
 the predictor estimates it from the LR. So a skipped token gets noise high-passed the same way,
 at RMS `strength` x d_hat: the idea of AV1's film-grain synthesis (send the smooth part, re-create

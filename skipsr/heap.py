@@ -1,4 +1,4 @@
-"""A heap that does not creep (issue 17): glibc's malloc settings for long streaming runs.
+"""A heap that does not creep: glibc's malloc settings for long streaming runs.
 
 glibc raises its mmap threshold as large blocks are freed, after which tensors of varying size come
 from the heap and fragment it. With the transformer's temporaries in fixed-size row slices (model.py)

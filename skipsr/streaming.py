@@ -13,7 +13,7 @@ from typing import Callable
 
 from skipsr.pipeline import SkipSRPipeline, SkipSRResult, _Timer
 
-ENCODE_PRESET = "veryfast"  # x264 preset of upscale_file (measured: README "Speed", issue 17)
+ENCODE_PRESET = "veryfast"  # x264 preset of upscale_file (measured: docs/results.md, "Speed")
 UPSCALE_WINDOW_FRAMES = 16  # the upscale command's window (`--chunk-frames`)
 
 

@@ -192,7 +192,7 @@ def iter_chunks(
         container.close()
 
 
-# BT.601 limited range: rows Y, U (Cb), V (Cr); columns R, G, B (0-255) and the offset (issue 17)
+# BT.601 limited range: rows Y, U (Cb), V (Cr); columns R, G, B (0-255) and the offset
 _RGB_TO_YUV = np.array([[65.481, 128.553, 24.966, 16 * 255], [-37.797, -74.203, 112.0, 128 * 255],
                         [112.0, -93.786, -18.214, 128 * 255]]) / 255
 

@@ -57,7 +57,7 @@ class WindowPlan:
     def build(pos: torch.Tensor, grid, window, shift, fill: float = 0.8, max_batch_tokens: int = 2048) -> "WindowPlan":
         """Group the ragged windows of kept tokens at `pos` (N, 4) into padded batches.
 
-        max_batch_tokens: slots per batch (issue 17: 2048 rather than 8192 ran the transformer ~20%
+        max_batch_tokens: slots per batch (2048 rather than 8192 ran the transformer ~20%
         faster on 2 cores, its gathers cache-sized, and lowered the in-window peak memory)."""
         n = pos.shape[0]
         wid = window_ids(pos, grid, window, shift)  # (N,)
@@ -89,7 +89,7 @@ def dense_mask(pos: torch.Tensor, grid, window, shift, keep_rows: torch.Tensor) 
     """Reference (N, N) attention mask over ALL tokens: same window and the key is kept.
 
     `keep_rows`: (N,) bool. A skipped query may attend to itself so no row is empty (its output is
-    discarded). Used by the readable reference path and the equivalence tests.
+    dropped). Used by the readable reference path and the equivalence tests.
     """
     wid = window_ids(pos, grid, window, shift)
     allowed = (wid[:, None] == wid[None, :]) & keep_rows[None, :]

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
-    """A tiny random SkipSR checkpoint (id "tiny") saved once per test session: its path."""
+    """A tiny random SkipSR checkpoint (id "tiny") saved once per pytest run: its path."""
     from models import TINY, tiny_model
     from skipsr import checkpoint
 

@@ -173,7 +173,7 @@ def test_browser_every_view_cached_fresh_and_an_oversize_upload(app, tmp_path):
         cached_s = browser.click_until_shown(page)
         print(f"the cached example was shown in {cached_s:.2f} s")
         assert cached_s < 2.0, f"the cached example took {cached_s:.2f} s in the browser"
-        assert "F1" in page.locator("#agreement").inner_text() and "loss" in page.locator("#quality").inner_text()
+        assert "F1" in page.locator("#agreement").inner_text() and "Skip cost" in page.locator("#quality").inner_text()
         assert "SkipSR" in page.locator("#metrics").inner_text() and "transformer" in page.locator("#timings").inner_text()
         assert page.locator("#zoom img").count() == 5
         if os.environ.get("SKIPSR_SCREENSHOT"):

@@ -11,7 +11,7 @@ SHIPPED = [*checkpoint.MODELS.values(), checkpoint.DEFAULT_PREDICTOR]
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_checkpoints_exist_with_cards(path):
-    assert path.exists(), f"{path} is not committed"
+    assert path.exists(), f"{path} is missing from the repository"
     card = checkpoint.read_card(path)
     assert card["weights_sha256_16"] == checkpoint.weights_hash(path)
     assert card["machine"]["device"] and card["steps"] > 0 and card["wall_time_s"] > 0

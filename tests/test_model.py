@@ -218,7 +218,7 @@ def test_row_slices_come_in_a_few_shapes_whatever_the_token_count():
 
 
 def test_a_grown_model_computes_what_it_grew_from_and_its_new_blocks_learn():
-    """model.grow_depth (issue 15: a bigger transformer): 4 -> 8 blocks, the same output on ragged
+    """model.grow_depth (a bigger transformer): 4 -> 8 blocks, the same output on ragged
     windows (old blocks keep their order and window shift), the new blocks' gates get gradients; bad
     depths refused."""
     from dataclasses import replace

@@ -18,7 +18,7 @@ detail is removed there), and the logits of skipped tokens are left out of both 
 discriminator only judges what the transformer produced. `--oracle fastpath` skips by the HR's
 error against the fast path (masks.error_scores) instead of the paper's detail score.
 
-Perceptual term (`--perceptual-weight`, issue 15): LPIPS-VGG (the offline weights) between the
+Perceptual term (`--perceptual-weight`): LPIPS-VGG (the offline weights) between the
 composed output frame (kept tokens from the transformer, skipped ones from the fast path) and the
 HR, on `--perceptual-frames` frames per clip. It is taken on the whole frame, so the transformer
 also learns to meet the skipped regions at their borders. The reported metric is LPIPS-AlexNet:

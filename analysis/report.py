@@ -1,0 +1,256 @@
+"""docs/results.md and the README's model table, generated from committed data (never typed by hand).
+
+    python -m analysis.report            # write docs/results.md and the README's marked block (make docs)
+    python -m analysis.report --check    # exit 1 when either differs from what the data gives (a test runs it)
+
+Sources, all in the repository: the shipped models' cards (`checkpoints/*.json`: validation numbers,
+the default tau, rule v2's per-clip check), `results/methods.json` (our models and the peers on the
+same clips, `python -m analysis.methods --json`), `results/bench-720p.json` and
+`results/bench-1080p.json` (`python -m analysis.bench --height H --json`: skip vs no-skip, whole
+path and per stage) and `results/memory.json` (`python -m analysis.bench --memory --json`). A source
+that is missing is named with the command that makes it, never filled in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from analysis import peers
+from skipsr import checkpoint, jod
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_MD = ROOT / "docs" / "results.md"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- results:models begin (python -m analysis.report) -->", "<!-- results:models end -->"
+MODELS = {"adversarial": "skipsr_adversarial_cpu", "distilled": "skipsr_distilled_cpu", "multistep": "skipsr_cpu"}
+SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --json > results/methods.json"),
+           "bench-720p": ("results/bench-720p.json",
+                          "python -m analysis.bench --height 720 --frames 16 --json > results/bench-720p.json"),
+           "bench-1080p": ("results/bench-1080p.json",
+                           "python -m analysis.bench --height 1080 --frames 16 --json > results/bench-1080p.json"),
+           "memory": ("results/memory.json", "python -m analysis.bench --memory --json > results/memory.json")}
+DEGRADATION_NAMES = {"bicubic": "clean (bicubic x4)", "realistic": "realistic (blur, noise, H.264)"}
+STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode", "total")
+
+
+def fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def label(method: str) -> str:
+    """A peer's display name ("SPAN x4"); our rows as they are ("adversarial @tau 8")."""
+    return peers.PEERS[method].label if method in peers.PEERS else method
+
+
+def load_sources(root: Path = ROOT) -> dict:
+    """{name: parsed JSON or None} for every results source, and the shipped cards under "cards"."""
+    out = {name: (json.loads((root / path).read_text()) if (root / path).exists() else None)
+           for name, (path, _) in SOURCES.items()}
+    out["cards"] = {name: checkpoint.read_card(root / "checkpoints" / f"{stem}.safetensors")
+                    for name, stem in MODELS.items()}
+    return out
+
+
+def missing(name: str) -> str:
+    path, command = SOURCES[name]
+    return f"_Not measured: `{path}` is missing; `{command}` makes it._"
+
+
+def rule_at(card: dict) -> dict | None:
+    """Rule v2's check at the card's default tau, or None (tau 0 or an older card)."""
+    v = card.get("validation", {})
+    return v.get("default_tau_rule", {}).get("checks", {}).get(f"{card.get('default_tau', 0):g}")
+
+
+def method_row(methods: dict | None, degradation: str, name: str) -> dict:
+    return ((methods or {}).get("quality", {}).get(degradation, {}).get(name)) or {}
+
+
+def model_rows(src: dict) -> list[list[str]]:
+    """One row per shipped model at its default tau: quality (clean | realistic), skip ratio, skip cost, speed."""
+    rows = []
+    methods, speed = src["methods"], (src["methods"] or {}).get("s_per_frame_720p", {})
+    for name, card in src["cards"].items():
+        tau = card.get("default_tau", 0)
+        check = rule_at(card) or {}
+        noskip, skip = f"{name} no-skip", f"{name} @tau {tau:g}"
+        cells = [f"`{name}`", f"{tau:g}"]
+        for d in ("bicubic", "realistic"):
+            q = method_row(methods, d, skip)
+            cells.append(f"{fmt(q.get('jod'), '.2f')} / {fmt(q.get('lpips'), '.3f')} / {fmt(q.get('dists'), '.3f')} / "
+                         f"{fmt(q.get('psnr_y'), '.2f')}")
+        cells.append(" / ".join(fmt(check.get(d, {}).get("skip_ratio"), ".0%") for d in ("bicubic", "realistic")))
+        worst = [check.get(d, {}).get("max_jod_drop") for d in ("bicubic", "realistic")]
+        worst = [w for w in worst if w is not None]
+        cells.append(fmt(-max(worst) if worst else None, "+.3f"))
+        t_skip, t_noskip = speed.get(skip), speed.get(noskip)
+        cells.append(fmt(t_noskip / t_skip if t_skip and t_noskip else None, ".2f") + ("x" if t_skip and t_noskip else ""))
+        cells.append(fmt(t_skip, ".3f"))
+        rows.append(cells)
+    for peer in [k for k in speed if k.split(" ")[0] not in MODELS]:
+        cells = [label(peer), "-"]
+        for d in ("bicubic", "realistic"):
+            q = method_row(methods, d, peer)
+            cells.append(f"{fmt(q.get('jod'), '.2f')} / {fmt(q.get('lpips'), '.3f')} / {fmt(q.get('dists'), '.3f')} / "
+                         f"{fmt(q.get('psnr_y'), '.2f')}")
+        cells += ["-", "-", "-", fmt(speed.get(peer), ".3f")]
+        rows.append(cells)
+    return rows
+
+
+MODEL_HEADER = ["method", "tau", "clean: JOD / LPIPS / DISTS / PSNR-Y", "realistic: JOD / LPIPS / DISTS / PSNR-Y",
+                "skipped (clean / realistic)", "skip cost, worst clip (JOD)", "speed-up", "s per 720p frame"]
+
+
+def model_table(src: dict) -> str:
+    """The README's table: shipped models at their default tau, then the peers, on the same clips."""
+    methods = src["methods"]
+    lines = [table(MODEL_HEADER, model_rows(src))]
+    if methods is None:
+        lines.append("\n" + missing("methods"))
+    else:
+        lines.append(f"\nMeans over {len(methods['clips'])} validation clips of {methods['frames']} frames; JOD "
+                     "(ColorVideoVDP, 10 = indistinguishable from the ground truth) higher is better, LPIPS and "
+                     "DISTS lower. Skipped share and skip cost (the JOD the skip loses to the same model's "
+                     "no-skip output on the worst of the card's validation clips; rule v2 allows "
+                     f"{jod.MAX_JOD_DROP:g}) come from the model cards; speed-up is no-skip / skip seconds per "
+                     f"1280x720 output frame in one run ({methods['threads']} CPU threads, `{methods['command']}`).")
+    return "\n".join(lines)
+
+
+def rule_section(name: str, card: dict) -> str:
+    """Rule v2 per tau (worst clip per degradation) and the per-clip table at the default tau."""
+    v = card.get("validation", {})
+    rule = v.get("default_tau_rule", {})
+    if rule.get("version") != 2:
+        return f"### `{name}`\n\n_The card predates rule v2: `{v.get('command', 'make evaluate')}` re-measures it._"
+    rows = []
+    for tau, c in rule["checks"].items():
+        cells = [tau, "yes" if c["ok"] else "**no**"]
+        for d in rule["degradations"]:
+            s = c[d]
+            cells.append(f"{fmt(s['skip_ratio'], '.0%')}, worst {fmt(-s['max_jod_drop'], '+.3f')} "
+                         f"({s['worst_clip']}), mean {fmt(-s['mean_jod_drop'], '+.3f')}")
+        rows.append(cells)
+    header = ["tau", "meets the rule"] + [f"{DEGRADATION_NAMES.get(d, d)}: skipped, JOD vs no-skip"
+                                          for d in rule["degradations"]]
+    parts = [f"### `{name}`: default tau {card.get('default_tau', 0):g}",
+             f"`{v.get('command')}` ({v.get('frames')} frames a clip, grain {v.get('grain')} "
+             f"{v.get('grain_motion', '')}, {v.get('wall_s', 0) / 60:.0f} min)", table(header, rows)]
+    check = rule_at(card)
+    if check:
+        clip_rows = []
+        for d in rule["degradations"]:
+            for clip, c in check[d]["clips"].items():
+                clip_rows.append([DEGRADATION_NAMES.get(d, d).split(" ")[0], clip, fmt(c["skip_ratio"], ".0%"),
+                                  fmt(-c["jod_drop"], "+.3f"), fmt(c["lpips_rise"], "+.4f"), fmt(c["dists_rise"], "+.4f"),
+                                  fmt(-c["psnr_y_drop_db"], "+.2f"), fmt(c["warp_error_rise"], "+.3f")])
+        parts += [f"Every clip at tau {card['default_tau']:g} (skip vs the same model's no-skip output):",
+                  table(["input", "clip", "skipped", "JOD", "LPIPS", "DISTS", "PSNR-Y dB", "E*warp"], clip_rows)]
+    return "\n\n".join(parts)
+
+
+def quality_section(methods: dict | None) -> str:
+    if methods is None:
+        return missing("methods")
+    parts = [f"`{methods['command']}`: {len(methods['clips'])} validation clips, {methods['frames']} frames each, "
+             f"{methods['threads']} threads, {methods['device']} ({methods['wall_s'] / 60:.0f} min). Means over clips; "
+             "seconds per output frame at 1280x720 (a warm-up call, then the median of 3)."]
+    for d, rows in methods["quality"].items():
+        body = [[label(name), fmt(q.get("jod"), ".2f"), fmt(q.get("psnr_y"), ".2f"), fmt(q.get("ssim_y"), ".4f"),
+                 fmt(q.get("lpips"), ".4f"), fmt(q.get("dists"), ".4f"), fmt(q.get("warp_error"), ".3f"),
+                 fmt(q.get("skip_ratio"), ".0%"), fmt(methods["s_per_frame_720p"].get(name), ".3f")]
+                for name, q in rows.items()]
+        parts += [f"**{DEGRADATION_NAMES.get(d, d)}**",
+                  table(["method", "JOD", "PSNR-Y", "SSIM-Y", "LPIPS", "DISTS", "E*warp", "skipped", "s/frame 720p"],
+                        body)]
+    return "\n\n".join(parts)
+
+
+def speed_section(src: dict) -> str:
+    parts = []
+    for key in ("bench-720p", "bench-1080p"):
+        b = src[key]
+        if b is None:
+            parts.append(missing(key))
+            continue
+        rows = []
+        for stage in STAGES:
+            ts, tn = b.get(f"t_cli_{stage}_skip_s"), b.get(f"t_cli_{stage}_noskip_s")
+            if ts is None and tn is None:
+                continue
+            rows.append([stage, fmt(tn / b["frames"] if tn is not None else None, ".4f"),
+                         fmt(ts / b["frames"] if ts is not None else None, ".4f")])
+        parts += [f"**{b['out_w']}x{b['out_h']}**, {b['clip']}, model `{b['model']}` at tau {b['tau']:g} "
+                  f"({b['mask']} mask, {b['skip_ratio']:.0%} of tokens skipped), {b['frames']} frames, "
+                  f"{b['threads']} threads, {b['device']}: transformer {b['speedup_transformer']:.2f}x (ideal "
+                  f"{b['ideal_speedup']:.2f}x, efficiency {b['transformer_efficiency']:.2f}), pipeline call "
+                  f"{b['speedup_e2e']:.2f}x, whole path from file to file {fmt(b.get('speedup_cli'), '.2f')}x. "
+                  "Seconds per output frame in the whole path (medians of interleaved rounds after a warm-up):",
+                  table(["stage", "no-skip", "skip"], rows)]
+    return "\n\n".join(parts)
+
+
+def memory_section(m: dict | None) -> str:
+    if m is None:
+        return missing("memory")
+    rows = [[label, str(r.get("frames", "-")), fmt(r.get("peak_rss_mb"), ".0f")]
+            for label, r in (("short", m["short"]), ("long", m["long"]))]
+    return "\n\n".join([f"Peak RSS of the upscale command (720p output) in a fresh process: the long clip needs "
+                        f"{m['rss_ratio']:.2f}x the short one's memory.",
+                        table(["clip", "frames", "peak RSS (MB)"], rows)])
+
+
+def results_md(src: dict) -> str:
+    parts = ["# Results", "Generated by `make docs` (`python -m analysis.report`) from the committed JSON under "
+             "`results/` and the model cards under `checkpoints/`: do not edit by hand; rerun the command named "
+             "beside each table to re-measure it, then `make docs`. Absolute seconds hold for the machine named; "
+             "the ratios are what carries over.",
+             "## Shipped models and peers", model_table(src),
+             "## Quality on the validation set", quality_section(src["methods"]),
+             "## Speed", speed_section(src),
+             "## Memory", memory_section(src["memory"]),
+             "## No perceptible loss, clip by clip (rule v2)",
+             "A tau meets the rule when on every validation clip, clean and realistic, the skip output loses at most "
+             f"{jod.MAX_JOD_DROP:g} JOD to the same model's no-skip output (docs/design.md section 8). The default "
+             "tau is the largest tau that meets it together with every smaller one."]
+    parts += [rule_section(name, card) for name, card in src["cards"].items()]
+    return "\n\n".join(parts) + "\n"
+
+
+def readme_with_table(readme: str, src: dict) -> str:
+    """The README with the block between the markers replaced by the model table."""
+    if BEGIN not in readme or END not in readme:
+        raise ValueError(f"README.md has no {BEGIN} ... {END} block")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{model_table(src)}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="only compare: exit 1 when a generated file is stale")
+    args = ap.parse_args(argv)
+    src = load_sources()
+    wanted = {RESULTS_MD: results_md(src), README: readme_with_table(README.read_text(), src)}
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print(f"{p.relative_to(ROOT)} differs from what the committed data gives: run `make docs`", file=sys.stderr)
+        return 1 if stale else 0
+    for p in stale:
+        p.write_text(wanted[p])
+        print(f"wrote {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
