@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut
 TAUS := 1 2 3 4 6 8
 # grain on skipped tokens: strength x the predicted detail score, and its motion (skipsr/grain.py;
 # chosen on training clips by `python -m analysis.choose_grain`)
-GRAIN := 1
+GRAIN := 0
 GRAIN_MOTION := static
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 export HF_HUB_OFFLINE := 1

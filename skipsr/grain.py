@@ -20,6 +20,10 @@ offset from the absolute frame index (fresh grain every frame: measured to flick
 comparison in `analysis.choose_grain`). Either way the tile is read at absolute token positions, so
 chunks, windows and spatial tiles of one video see the same grain, and a run is deterministic. Work
 and memory are O(skipped tokens): kept tokens are never read or written.
+
+The shipped models run without grain (strength 0 in their cards): on training clips ColorVideoVDP
+and the flow warping error both prefer none (`analysis.choose_grain`, docs/training.md); grain
+lowers LPIPS, which rewards noise, but costs JOD on the worst clip.
 """
 
 from __future__ import annotations
