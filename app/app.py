@@ -10,6 +10,7 @@ every example are answered from `app.cache` (precomputed in the background at st
 
 Environment: SKIPSR_RESULTS (the rows the curves read; default: the shipped results/),
 SKIPSR_APP_RESULTS (the app's own rows; bounded), SKIPSR_APP_CACHE (cached answers),
+SKIPSR_APP_SHIPPED (the answers shipped in the repository; default app/answers),
 SKIPSR_APP_PRECOMPUTE = all | default | none (which default answers to compute at start).
 """
 

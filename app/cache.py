@@ -30,7 +30,8 @@ from skipsr import paths
 log = logging.getLogger("app.cache")
 
 ROOT = Path(os.environ.get("SKIPSR_APP_CACHE", paths.writable("app-cache")))
-SHIPPED = Path(__file__).resolve().parent / "answers"  # the default example's answers, in the repository
+# the default example's answers, in the repository (SKIPSR_APP_SHIPPED: another folder, e.g. an empty one)
+SHIPPED = Path(os.environ.get("SKIPSR_APP_SHIPPED", Path(__file__).resolve().parent / "answers"))
 FILE_GROUPS = ("videos", "views0")  # the answer's files: {name: path} each (views0: frame 0's images)
 PRECOMPUTE_TRIES = 3  # measurements of one default answer before an unreliable speed figure is cached
 COMPUTE = threading.Lock()  # one model computation at a time (precompute or a visitor's run)

@@ -44,9 +44,11 @@ def app(tmp_path_factory):
         for p in (ROOT / "results").glob("shard-*.parquet"):
             shutil.copy(p, results)
     app_results, app_cache = tmp_path_factory.mktemp("app-results"), tmp_path_factory.mktemp("app-cache")
+    no_shipped = tmp_path_factory.mktemp("no-shipped-answers")  # the app computes its answers (the Space check
+    # covers the shipped ones)
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "SKIPSR_RESULTS": str(results),
-           "SKIPSR_APP_RESULTS": str(app_results), "SKIPSR_APP_CACHE": str(app_cache),
+           "SKIPSR_APP_RESULTS": str(app_results), "SKIPSR_APP_CACHE": str(app_cache), "SKIPSR_APP_SHIPPED": str(no_shipped),
            "SKIPSR_APP_PRECOMPUTE": "default", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
