@@ -5,7 +5,7 @@
     python -m analysis.bench ... --results DIR   # also the two runs as store rows (origin "bench")
 
 Skip and no-skip run the same model in the same process by the one speed protocol
-(`skipsr.speed`: a warm-up of both, then interleaved rounds; times are medians of `--repeats` >= 3),
+(`skipsr.evaluation.speed`: a warm-up of both, then interleaved rounds; times are medians of `--repeats` >= 3),
 twice: on the pipeline call on decoded frames (mask, transformer, fast path, compose: `speedup_e2e`)
 and on the upscale command's whole path from file to file (decode, the same, encode:
 `speedup_cli`, `s_per_frame_*`). Without --clip a clip with a known share of flat tokens is
@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import checkpoint, cliutil, degrade, jod, metrics, resize, speed, store
+from skipsr import checkpoint, cliutil, degrade, resize
+from skipsr.evaluation import jod, metrics, speed, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.streaming import ENCODE_PRESET

@@ -20,8 +20,9 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, grain, measure, metrics, valset
-from skipsr.evaluate import DEGRADATIONS
+from skipsr import checkpoint, cliutil, grain
+from skipsr.evaluation import measure, metrics, valset
+from skipsr.evaluation.evaluate import DEGRADATIONS
 from skipsr.pipeline import SkipSRPipeline
 
 

@@ -29,9 +29,10 @@ import torch
 from tqdm import tqdm
 
 from analysis import peers
-from skipsr import cliutil, degrade, measure, resize, store, valset
+from skipsr import cliutil, degrade, resize
+from skipsr.evaluation import measure, store, valset
 from skipsr import data as datamod
-from skipsr.evaluate import DEGRADATIONS, mean_rows
+from skipsr.evaluation.evaluate import DEGRADATIONS, mean_rows
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video

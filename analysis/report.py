@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from analysis import peers
-from skipsr import checkpoint, jod
+from skipsr import checkpoint
+from skipsr.evaluation import jod
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_MD = ROOT / "docs" / "results.md"

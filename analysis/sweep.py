@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, measure, store
+from skipsr import checkpoint, cliutil
+from skipsr.evaluation import measure, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import probe, read_video

@@ -3,7 +3,7 @@
 
     skipsr app                   # http://127.0.0.1:7860 (also `python -m app`; a Space runs space.py)
 
-Handlers are thin: a comparison is `skipsr.compare.steps` (videos after the first timed round,
+Handlers are thin: a comparison is `app.compare.steps` (videos after the first timed round,
 speed after the last, metrics at the end), shown through `app.present`; the default settings of
 every example are answered from `app.cache` (precomputed in the background at start). Frame views
 (slider, heatmap, zoom) are decoded from the answer's videos, so cached and fresh answers show alike.
@@ -34,7 +34,9 @@ import pandas as pd
 
 from analysis import plots
 from app import cache, present
-from skipsr import checkpoint, compare, metric_weights, metrics, paths, store, views
+from skipsr import checkpoint, paths
+from skipsr.evaluation import metric_weights, metrics, store
+from app import compare, views
 from skipsr.data import EXAMPLES, EXAMPLES_DIR
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import VideoError

@@ -69,7 +69,7 @@ FALLBACK_TAU = 4.0  # for a model whose card has no default tau (a random init)
 
 
 def default_tau(card: dict) -> float:
-    """The tau a model is meant to run at: its card's `default_tau`, chosen by `skipsr.evaluate` with
+    """The tau a model is meant to run at: its card's `default_tau`, chosen by `skipsr evaluate` with
     the "no perceptible loss" rule (0 when no tau meets it); FALLBACK_TAU for a card without one."""
     tau = card.get("default_tau")
     return float(tau) if tau is not None else FALLBACK_TAU

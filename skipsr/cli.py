@@ -163,7 +163,7 @@ def _upscale_ray(args: argparse.Namespace, info) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    from skipsr import evaluate
+    from skipsr.evaluation import evaluate
 
     return evaluate.main(argv)
 
@@ -193,7 +193,7 @@ def _data(argv: list[str]) -> int:
 
 
 def _metric_weights(argv: list[str]) -> int:
-    from skipsr import metric_weights
+    from skipsr.evaluation import metric_weights
 
     return metric_weights.main(argv)
 

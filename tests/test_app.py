@@ -21,7 +21,8 @@ import pytest
 
 from media import pattern, write_raw
 from app import browser
-from skipsr import checkpoint, speed, store
+from skipsr import checkpoint
+from skipsr.evaluation import speed, store
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = ["speed", "lr", "bicubic", "hr", "skip", "noskip", "split", "slider", "heat", "zoom", "pred_overlay",

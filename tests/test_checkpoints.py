@@ -2,7 +2,8 @@
 
 import pytest
 
-from skipsr import checkpoint, evaluate
+from skipsr import checkpoint
+from skipsr.evaluation import evaluate
 from skipsr.pipeline import SkipSRPipeline
 
 

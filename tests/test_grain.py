@@ -7,7 +7,7 @@ import torch
 from models import TINY, tiny_model
 from skipsr import grain, masks, resize
 from skipsr.pipeline import SkipSRPipeline
-from skipsr.valset import ValClip
+from skipsr.evaluation.valset import ValClip
 
 
 def test_tile_is_unit_rms_detail_above_the_lr_nyquist():

@@ -9,7 +9,7 @@ import torch
 
 from media import pattern
 from models import need_weights
-from skipsr import evaluate, metric_weights, metrics, perceptual, warp
+from skipsr.evaluation import evaluate, metric_weights, metrics, perceptual, warp
 
 
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from analysis import peers, plots
-from skipsr import degrade, metrics, resize
-from skipsr.store import ResultsStore
+from skipsr import degrade, resize
+from skipsr.evaluation import metrics
+from skipsr.evaluation.store import ResultsStore
 from skipsr.video import read_video
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -203,7 +203,7 @@ def test_bf16_autocast_runs_close_to_fp32():
     model = tiny_model(CFG)
     fp32 = SkipSRPipeline(model)(lr, tau=4, mask="none", steps=1)
     bf16 = SkipSRPipeline(model, precision="bf16")(lr, tau=4, mask="none", steps=1)
-    from skipsr.metrics import psnr_y
+    from skipsr.evaluation.metrics import psnr_y
 
     assert 30 < psnr_y(bf16.video, fp32.video) < 99  # rounded differently, and close
     with pytest.raises(ValueError, match="precision"):

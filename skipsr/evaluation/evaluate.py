@@ -1,8 +1,8 @@
 """Validation: quality of bicubic, no-skip and skip (several taus), and predictor agreement.
 
-    python -m skipsr.evaluate [--model NAME|PATH] [--predictor P] [--clips N] [--frames 8] --json [--write-card]
+    python -m skipsr.evaluation.evaluate [--model NAME|PATH] [--predictor P] [--clips N] [--frames 8] --json [--write-card]
         [--results DIR]   # also every run as a store row (docs/design.md section 8)
-    python -m skipsr.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
+    python -m skipsr.evaluation.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
 
 Clips: the validation set (`skipsr/valset.py`: smooth photos, fine texture, foliage, lines, periodic
 patterns, text, real footage, fur), each degraded twice: clean bicubic x4 and the seeded real-world
@@ -32,12 +32,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, degrade, grain, masks, measure, metrics, resize, store, valset
+from skipsr import checkpoint, cliutil, degrade, grain, masks, resize
+from skipsr.evaluation import measure, metrics, store, valset
 from skipsr import data as datamod
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
-log = logging.getLogger("skipsr.evaluate")
+log = logging.getLogger("skipsr.evaluation.evaluate")
 
 TAUS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 DEGRADATIONS = ("bicubic", "realistic")
@@ -300,7 +301,7 @@ def _main(argv: list[str] | None) -> int:
         raise cliutil.BadInput(f"{reason}; the cards report LPIPS and DISTS beside JOD")
     card, pcard = pipe.card, pipe.predictor_card
     args.steps = pipe.resolve(None, args.steps)[1]  # the card's default steps unless given
-    command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "skipsr evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.choose_steps:
         best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, args.vmaf)
         result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}

@@ -80,7 +80,7 @@ NULL_REASONS = {
 def explain_nulls(row: dict, reasons: dict[str, str] | None = None) -> str:
     """JSON {column: reason} for every None in the row. `reasons`: the caller's own, by column, with
     "*" for every other column it did not measure (checked after the reasons below that always hold)."""
-    from skipsr import metrics
+    from skipsr.evaluation import metrics
 
     perceptual = metrics.perceptual_reason()
     reasons = reasons or {}
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m skipsr.store", description="Maintain a results folder.")
+    ap = argparse.ArgumentParser(prog="python -m skipsr.evaluation.store", description="Maintain a results folder.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compact", help="merge the folder's shards into one (optionally only the newest rows)")
     c.add_argument("folder")
