@@ -72,7 +72,7 @@ def model_defaults(name: str | None) -> tuple[int, float]:
 
 
 PIPE = pipeline(APP_MODEL)
-MODEL_CARD, PREDICTOR_CARD = PIPE.card, PIPE.predictor_card
+MODEL_CARD, PREDICTOR_CARD = PIPE.cards.model.raw, PIPE.cards.predictor.raw
 APP_MODEL_ID = MODEL_CARD.get("id")
 DEFAULT_STEPS, DEFAULT_TAU = model_defaults(APP_MODEL)
 
@@ -86,12 +86,11 @@ def cache_key(pipe: SkipSRPipeline, example: str, degradation: str, tau: float, 
     if (float(tau), int(steps), mask, int(frames), int(seed)) != (pipe.default_tau, pipe.default_steps, "predicted",
                                                                   DEFAULT_FRAMES, 0):
         return None
-    cards = [pipe.card, pipe.predictor_card, pipe.fastpath_card or {}]
+    cards = [pipe.cards.model.raw, pipe.cards.predictor.raw, pipe.cards.fastpath.raw]
     return cache.key({"answer": ANSWER_VERSION, "weights": [c.get("weights_sha256_16", c.get("id")) for c in cards],
                       "clip": store.file_hash(EXAMPLES_DIR / f"{example}.mp4"), "degradation": degradation,
                       "tau": float(tau), "steps": int(steps), "mask": mask, "frames": int(frames), "seed": int(seed),
-                      "grain": pipe.grain, "grain_motion": pipe.grain_motion,
-                      "mask_guard": pipe.mask_guard})  # card settings that change the output
+                      "grain": pipe.grain, "grain_motion": pipe.grain_motion})  # card settings that change the output
 
 
 def fresh_folder(prefix: str, keep: int) -> Path:
@@ -362,7 +361,7 @@ def build() -> gr.Blocks:
         gr.Markdown(f"# SkipSR Studio\nDiffusion video super-resolution x{PIPE.cfg.scale} that skips the tokens of "
                     f"low-detail patches. Default model `{MODEL_CARD.get('id')}` ({APP_MODEL}), predictor "
                     f"`{PREDICTOR_CARD.get('id')}`, skipped tokens from "
-                    f"{'the fast path `' + PIPE.fastpath_card.get('id', '?') + '`' if PIPE.fastpath else 'bicubic'}"
+                    f"{'the fast path `' + (PIPE.cards.fastpath.id or '?') + '`' if PIPE.fastpath else 'bicubic'}"
                     f"{f' with grain x{PIPE.grain:g} of their detail score' if PIPE.grain else ''}, "
                     "CPU. tau is in 8-bit RMSE units; tau 0 skips nothing. Examples at the default settings answer "
                     "from a cache; other settings compute (videos first, then speed, then metrics).")

@@ -201,7 +201,7 @@ def steps(pipe: SkipSRPipeline, out_dir: str | Path, source: Source, *, tau: flo
     bd: dict[str, float] = {"encode_s": 0.0}
     out_dir = Path(out_dir)
     cmp = None
-    warm = min(source.lr.shape[0], pipe.chunk_frames, 4)
+    warm = min(source.lr.shape[0], pipe.config.chunk_frames, 4)
     for sp in speed.rounds(pipe, source.lr, tau=tau, mask=mask, steps=steps, seed=seed, hr=source.hr,
                            repeats=repeats, warmup_frames=warm):
         if cmp is None:

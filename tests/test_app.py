@@ -22,6 +22,7 @@ import pytest
 from media import pattern, write_raw
 from app import browser
 from skipsr import checkpoint
+from skipsr.config import ModelCard
 from skipsr.evaluation import speed, store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,7 +228,7 @@ def test_browser_every_view_cached_fresh_and_an_oversize_upload(app, tmp_path):
         page.locator("#model input").click()
         page.get_by_role("option", name="multistep").click()
         card = checkpoint.read_card(checkpoint.MODELS["multistep"])
-        want = (checkpoint.default_steps(card), float(card["default_tau"]))
+        want = (ModelCard(card).default_steps, float(card["default_tau"]))
         got = None
         for _ in range(40):
             got = (int(float(page.locator("#steps input[type=number]").input_value())),

@@ -9,6 +9,7 @@ import pytest
 
 from media import pattern, write_raw
 from skipsr.video import probe, read_video
+from skipsr.config import ModelCard
 
 
 def run(*args):
@@ -67,7 +68,7 @@ def test_upscale_picks_a_shipped_model_by_name_at_its_default_steps(tmp_path):
         assert res.returncode == 0, res.stderr
         out = json.loads(res.stdout)
         card = checkpoint.read_card(checkpoint.MODELS[name])
-        assert out["model"] == card["id"] and out["steps"] == checkpoint.default_steps(card)
+        assert out["model"] == card["id"] and out["steps"] == ModelCard(card).default_steps
     res = run("upscale", lr, tmp_path / "x.mp4", "--model", "no-such-model")
     assert res.returncode == 2 and "no-such-model" in res.stderr
 

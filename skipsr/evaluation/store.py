@@ -134,8 +134,9 @@ def model_identity(card: dict, predictor_card: dict, fastpath_card: dict | None 
 
 def pipeline_fields(pipe) -> dict:
     """The `run_record` arguments that a SkipSRPipeline fixes: its cards, its grain and its scale."""
-    return {"card": pipe.card, "predictor_card": pipe.predictor_card,
-            "fastpath_card": pipe.fastpath_card if pipe.fastpath is not None else None, "grain": pipe.grain,
+    cards = pipe.cards
+    return {"card": cards.model.raw, "predictor_card": cards.predictor.raw,
+            "fastpath_card": cards.fastpath.raw if pipe.fastpath is not None else None, "grain": pipe.grain,
             "scale": pipe.cfg.scale}
 
 
