@@ -11,7 +11,7 @@ from pathlib import Path
 from app import cache, compare, present
 from app.frames import DEFAULT_VIEW, fresh_folder, view_files
 from skipsr import checkpoint, paths
-from skipsr.data import EXAMPLES, EXAMPLES_DIR
+from skipsr.examples import EXAMPLES, EXAMPLES_DIR
 from skipsr.evaluation import store
 from skipsr.pipeline import SkipSRPipeline
 

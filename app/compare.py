@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from skipsr import checkpoint
-    from skipsr.data import EXAMPLES_DIR
+    from skipsr.examples import EXAMPLES_DIR
 
     ap = argparse.ArgumentParser(prog="python -m app.compare", description="Where the time of one app comparison "
                                  "goes: model compute (warm-up + interleaved rounds), encoding, metrics, store.")

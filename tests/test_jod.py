@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from skipsr.evaluation import jod
-from skipsr.data import EXAMPLES_DIR
+from skipsr.examples import EXAMPLES_DIR
 from skipsr.video import read_video
 
 

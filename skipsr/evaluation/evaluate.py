@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from skipsr import checkpoint, cliutil, degrade, grain, resize
 from skipsr.evaluation import measure, metrics, store, valset
-from skipsr import data as datamod
+from skipsr.examples import EXAMPLES_DIR
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
@@ -202,7 +202,7 @@ def card_tables(validation: dict) -> str:
     return "\n\n".join(parts)
 
 
-REFERENCE_CLIP = datamod.EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
+REFERENCE_CLIP = EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
 REFERENCE_FRAMES = 6
 
 
