@@ -33,6 +33,7 @@ def test_shipped_checkpoints_exist_with_cards(path):
         assert v.get("grain", 0.0) == card.get("grain", 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(checkpoint.MODELS))
 def test_shipped_model_reproduces_its_card_on_the_reference_clip(name):
     pipe = SkipSRPipeline.from_pretrained(name)  # with the companions (predictor, fast path) its card names

@@ -188,6 +188,7 @@ def test_store_compaction_drops_the_rows_a_condition_picks(tmp_path):
     assert sorted(st.read()["run_id"]) == ["r1", "r2", "r3"] and len(st.shards()) == 1
 
 
+@pytest.mark.slow
 def test_compare_command_prints_the_breakdown():
     res = subprocess.run([sys.executable, "-m", "app.compare", "--example", "meadow", "--frames", "2",
                           "--model", "distilled", "--no-metrics", "--json"], capture_output=True, text=True, cwd=ROOT,

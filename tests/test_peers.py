@@ -63,6 +63,7 @@ def test_a_missing_peer_is_skipped_with_its_reason(monkeypatch):
         peers.load("dat-light")
 
 
+@pytest.mark.slow
 def test_sweep_writes_peer_rows_and_the_curves_draw_with_and_without_them(tmp_path, clip, tiny_checkpoint):
     from skipsr.video import write_video
 

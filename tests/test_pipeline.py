@@ -121,6 +121,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_upscale_cli_json(tmp_path):
     lr, hr = lr_hr(t=3)
     src = write_raw(tmp_path / "lr.mp4", lr, codec_options={"crf": "0"})
@@ -173,6 +174,7 @@ def test_bench_command_reports_ratios():
     assert out["t_cli_transformer_noskip_s"] > 0 and out["t_cli_encode_skip_s"] >= 0
 
 
+@pytest.mark.slow
 def test_bench_takes_a_clip_at_a_height(tmp_path):
     clip = tmp_path / "hr.mp4"
     write_raw(clip, pattern(2, 180, 320))
@@ -184,6 +186,7 @@ def test_bench_takes_a_clip_at_a_height(tmp_path):
     assert "speedup_cli" not in out
 
 
+@pytest.mark.slow
 def test_bench_presets_time_the_conversion_and_every_preset(tmp_path):
     """`bench --presets`: the RGB to I420 conversion alone first, then each x264 preset's time, size and
     PSNR-Y; faster presets make bigger files at CRF 18 (ultrafast vs medium)."""
@@ -219,6 +222,7 @@ def test_windows_cover_the_video_as_a_stream_does():
     assert windows(5, 8, 2) == [(0, 5)] and windows(8, 8, 2) == [(0, 8)]
 
 
+@pytest.mark.slow
 def test_ray_engine_equals_the_local_stream_bit_for_bit(tmp_path, tiny_checkpoint):
     """Each window on a Ray actor (1 torch thread), cross-faded by the driver: the frames equal the
     local stream's at the same thread count, and the command writes the same frame count."""

@@ -148,6 +148,7 @@ def sweep_cmd(d, results, engine="local"):
             "--checkpoint", str(d / "m.safetensors"), "--results", str(results)]
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_row_per_run_and_resumes(tiny_setup):
     results = tiny_setup / "results_local"
     res = subprocess.run(sweep_cmd(tiny_setup, results), capture_output=True, text=True, cwd=ROOT)
@@ -194,6 +195,7 @@ def test_ray_engine_gives_the_same_rows(tiny_setup):
         assert np.allclose(a[col].astype(float), b[col].astype(float), rtol=1e-5, equal_nan=True), col
 
 
+@pytest.mark.slow
 def test_plots_and_notebook_run_on_a_store(tiny_setup):
     from analysis import plots
 
@@ -232,6 +234,7 @@ def test_seam_error_sees_an_edge_the_composition_adds():
     assert metrics.seam_error(out, ref, torch.zeros_like(skip), 16) is None
 
 
+@pytest.mark.slow
 def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
     from analysis import plots
 
@@ -250,6 +253,7 @@ def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
     assert len(plots.models_vs_tau(df, "vmaf").data) == 0  # not measured (--no-vmaf): an empty figure
 
 
+@pytest.mark.slow
 def test_bench_and_evaluate_write_rows_like_the_sweep(tiny_setup):
     """One record builder: the bench's and evaluate's rows have the sweep's columns, nulls explained."""
     from skipsr.evaluation import evaluate

@@ -173,6 +173,7 @@ SMALL = ["--crop", "64", "--frames", "2", "--batch", "2"]
                                                           "--oracle", "fastpath", "--perceptual-weight", "0.1"]),
                                          ("predictor", ["--crop", "64", "--batch", "2", "--fastpath", "FASTPATH",
                                                         "--oracle", "fastpath"])])
+@pytest.mark.slow
 def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     make_data_folder(tmp_path / "data")
     if "FASTPATH" in extra:
