@@ -124,10 +124,12 @@ results: setup metric-weights peers
 	  --degradation bicubic realistic --peers $(PEERS) --no-vmaf --results results
 	$(PY) -m skipsr.evaluation.store compact results
 
-# The JSON behind docs/results.md: our models and the peers on the validation set, the speed of the whole
-# path at 720p and 1080p, and memory (each a command of its own; then `make docs`).
+# The JSON behind docs/results.md (our models' quality is in their cards: `make evaluate`): the peers on the
+# validation set, seconds per 720p frame of every method in one run, the whole path at 720p and 1080p, and
+# memory (each a command of its own, timings on a quiet machine; then `make docs`).
 results-json: setup metric-weights peers
-	$(PY) -m analysis.methods --json > results/methods.json
+	$(PY) -m analysis.methods --models --no-speed --json > results/methods.json
+	$(PY) -m analysis.methods --no-quality --json > results/speed-720p.json
 	$(PY) -m analysis.bench --model adversarial --height 720 --frames 16 --json > results/bench-720p.json
 	$(PY) -m analysis.bench --model adversarial --height 1080 --frames 16 --json > results/bench-1080p.json
 	$(PY) -m analysis.bench --model adversarial --memory --json > results/memory.json
