@@ -101,9 +101,14 @@ def model_rows(src: dict) -> list[list[str]]:
         cells.append(f"{t_noskip / t_skip:.2f}x" if t_skip and t_noskip else "-")
         cells.append(fmt(t_skip, ".3f"))
         rows.append(cells)
+    first = next(iter(src["cards"].values()), {})  # bicubic is the same input for every model: its card's numbers
+    bicubic = {d: q.get("bicubic", {}) for d, q in first.get("validation", {}).get("summaries", {}).items()}
+    if bicubic:
+        rows.append([label("bicubic"), "-"] + [quality_cells(bicubic.get(d, {})) for d in ("bicubic", "realistic")]
+                    + ["-", "-", "-", fmt(speed.get("bicubic"), ".3f")])
     methods = src["methods"] or {}
     for peer in methods.get("quality", {}).get("bicubic", {}):
-        if peer.split(" ")[0] in MODELS:
+        if peer.split(" ")[0] in MODELS or (peer == "bicubic" and bicubic):
             continue
         cells = [label(peer), "-"] + [quality_cells(method_row(methods, d, peer)) for d in ("bicubic", "realistic")]
         rows.append(cells + ["-", "-", "-", fmt(speed.get(peer), ".3f")])
