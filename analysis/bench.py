@@ -5,7 +5,7 @@
     python -m analysis.bench ... --results DIR   # also the two runs as store rows (origin "bench")
 
 Skip and no-skip run the same model in the same process by the one speed protocol
-(`skipsr.speed`: a warm-up of both, then interleaved rounds; times are medians of `--repeats` >= 3),
+(`skipsr.evaluation.speed`: a warm-up of both, then interleaved rounds; times are medians of `--repeats` >= 3),
 twice: on the pipeline call on decoded frames (mask, transformer, fast path, compose: `speedup_e2e`)
 and on the upscale command's whole path from file to file (decode, the same, encode:
 `speedup_cli`, `s_per_frame_*`). Without --clip a clip with a known share of flat tokens is
@@ -16,7 +16,6 @@ run: the ratios are what we track."""
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import statistics
@@ -29,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import checkpoint, cliutil, degrade, jod, metrics, resize, speed, store
+from skipsr import checkpoint, cliutil, degrade, resize
+from skipsr.evaluation import jod, metrics, speed, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.streaming import ENCODE_PRESET
@@ -117,8 +117,7 @@ def whole_path(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, step
     from skipsr.streaming import UPSCALE_WINDOW_FRAMES, upscale_file
     from skipsr.video import VideoWriter
 
-    command = copy.copy(pipe)  # the same model and settings, the command's window
-    command.chunk_frames = UPSCALE_WINDOW_FRAMES
+    command = pipe.with_config(chunk_frames=UPSCALE_WINDOW_FRAMES)  # the same networks, the command's window
     s = pipe.cfg.scale
     lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), s))
     hr = hr[:, : lr.shape[1] * s, : lr.shape[2] * s]
@@ -137,7 +136,7 @@ def whole_path(hr: np.ndarray, pipe: SkipSRPipeline, tau: float, mask: str, step
                                 hr=str(hr_path) if (skip and mask == "oracle") else None)
 
         sp = None
-        for sp in speed.rounds_of(run, repeats, warmup_frames=min(command.chunk_frames, len(lr))):
+        for sp in speed.rounds_of(run, repeats, warmup_frames=min(command.config.chunk_frames, len(lr))):
             pass
     frames = len(lr)
     return {"speedup_cli": sp.speedup("total"), "cli_efficiency": sp.speedup("total") / sp.ideal_speedup,
@@ -344,7 +343,7 @@ def _main(argv: list[str] | None) -> int:
         cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
         pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, load_predictor=args.mask == "predicted",
                                               chunk_frames=max(16, args.frames), fastpath=args.fastpath,
-                                              precision=args.precision, compiled=args.compile)
+                                              precision=args.precision, compile=args.compile)
         if args.clip:
             hr, fps = read_video(args.clip, max_frames=args.frames), float(probe(args.clip).fps)
             clip_id = Path(args.clip).name
@@ -357,7 +356,7 @@ def _main(argv: list[str] | None) -> int:
                                               args.flat_share)
             clip_id, fps = f"synthetic-{height}p-flat{args.flat_share:g}", 24.0
         tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
-        out = {"clip": clip_id, "model": pipe.card.get("id"), "precision": pipe.precision, "compiled": pipe.compiled,
+        out = {"clip": clip_id, "model": pipe.cards.model.id, "precision": pipe.precision, "compiled": pipe.config.compile,
                **store.environment()}
         if args.precision_check:
             out.update(precision_check(hr, pipe, tau, args.mask, steps, args.repeats), tau=tau, frames=len(hr))

@@ -20,8 +20,9 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, grain, measure, metrics, valset
-from skipsr.evaluate import DEGRADATIONS
+from skipsr import checkpoint, cliutil, grain
+from skipsr.evaluation import measure, metrics, valset
+from skipsr.evaluation.evaluate import DEGRADATIONS
 from skipsr.pipeline import SkipSRPipeline
 
 
@@ -37,27 +38,23 @@ def variant_name(strength: float, motion: str) -> str:
 def sweep(pipe: SkipSRPipeline, clips, taus, strengths, steps: int | None = None, seed: int = 0,
           progress=None, motions=("static",)) -> dict:
     """{"degradation@tau/variant": cost summary over the clips} (skip vs the same model's no-skip);
-    clips: valset.ValClip. Leaves pipe.grain and pipe.grain_motion as they were."""
+    clips: valset.ValClip. Each variant runs on `pipe.with_config(grain=..., grain_motion=...)`."""
     rows: dict[tuple, list[dict]] = {}
     steps = pipe.default_steps if steps is None else steps
-    before = pipe.grain, pipe.grain_motion
-    try:
-        for degradation in DEGRADATIONS:
-            for c in clips:
-                clip = measure.prepare_clip(c.hr, pipe.cfg, degradation, seed, c.fps)
-                ref, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed)
-                for tau in taus:
-                    for k, motion in variants(strengths, motions):
-                        pipe.grain, pipe.grain_motion = k, motion
-                        r, _ = measure.measure_run(pipe, clip, tau, "predicted", steps, seed, noskip.video)
-                        cost = metrics.skip_cost(r, ref)
-                        rows.setdefault((degradation, tau, variant_name(k, motion)), []).append(
-                            {**{key: cost[key] for key in ("jod_drop", "warp_error_rise", "lpips_rise", "dists_rise")},
-                             "psnr_y_rise_db": r["psnr_y"] - ref["psnr_y"], "skip_ratio": r["skip_ratio"]})
-                if progress is not None:
-                    progress(1)
-    finally:  # also when a run fails: the caller's pipeline keeps its grain
-        pipe.grain, pipe.grain_motion = before
+    grainy = {(k, motion): pipe.with_config(grain=k, grain_motion=motion) for k, motion in variants(strengths, motions)}
+    for degradation in DEGRADATIONS:
+        for c in clips:
+            clip = measure.prepare_clip(c.hr, pipe.cfg, degradation, seed, c.fps)
+            ref, noskip = measure.measure_run(pipe, clip, 0.0, "none", steps, seed)
+            for tau in taus:
+                for (k, motion), variant in grainy.items():
+                    r, _ = measure.measure_run(variant, clip, tau, "predicted", steps, seed, noskip.video)
+                    cost = metrics.skip_cost(r, ref)
+                    rows.setdefault((degradation, tau, variant_name(k, motion)), []).append(
+                        {**{key: cost[key] for key in ("jod_drop", "warp_error_rise", "lpips_rise", "dists_rise")},
+                         "psnr_y_rise_db": r["psnr_y"] - ref["psnr_y"], "skip_ratio": r["skip_ratio"]})
+            if progress is not None:
+                progress(1)
     out = {}
     for (d, t, name), v in rows.items():
         summary = {m: float(np.mean([x[m] for x in v if x[m] is not None])) if any(x[m] is not None for x in v)
@@ -93,7 +90,7 @@ def _main(argv: list[str] | None) -> int:
     with tqdm(total=len(clips) * len(DEGRADATIONS), desc="choose grain", disable=args.json or None) as bar:
         out = sweep(pipe, clips, args.tau, args.grain, args.steps, progress=bar.update, motions=args.motion)
     if args.json:
-        print(json.dumps({"model": pipe.card.get("id"), "fastpath": pipe.fastpath_card.get("id"),
+        print(json.dumps({"model": pipe.cards.model.id, "fastpath": pipe.cards.fastpath.id,
                           "clips": [c.id for c in clips], "costs": out}))
     else:
         print("| run | skip ratio | JOD drop, worst clip | JOD drop, mean | E*warp rise | LPIPS rise | DISTS rise | "

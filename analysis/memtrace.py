@@ -56,7 +56,7 @@ class WindowTrace:
             out = run(*args, **kwargs)
             with self._lock:
                 peak = max(self._peak, rss_mb())
-            self.windows.append({"n_kept": int(out[3]), "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1),
+            self.windows.append({"n_kept": int(out.n_kept), "rss_before_mb": round(before, 1), "peak_mb": round(peak, 1),
                                  **{k: round(v, 1) for k, v in heap_stats_mb().items()}})
             return out
 

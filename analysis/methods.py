@@ -8,8 +8,9 @@ clean bicubic x4 and realistic (blur, noise, H.264); each of our models with ski
 its card's default tau (predicted mask), each peer; JOD, PSNR-Y, SSIM-Y, LPIPS, DISTS, E*warp,
 means over clips.
 Speed: seconds per output frame at 1280x720 on a virtual-camera clip rendered from a validation
-photo, in this process with this process's threads: one warm-up call, then the median of 3 timed
-calls per method (our models: the pipeline call, mask included). With --results every quality run
+photo, in this process with this process's threads: a warm-up call of each, then 3 rounds in which
+every method runs once (interleaved); the median (our models: the pipeline call, mask included).
+`--no-quality` times only (run it on a quiet machine), `--models` with no name scores the peers only. With --results every quality run
 is also a store row (the common record; `method` names the peer).
 """
 
@@ -29,9 +30,10 @@ import torch
 from tqdm import tqdm
 
 from analysis import peers
-from skipsr import cliutil, degrade, measure, resize, store, valset
+from skipsr import cliutil, degrade, resize
+from skipsr.evaluation import measure, store, valset
 from skipsr import data as datamod
-from skipsr.evaluate import DEGRADATIONS, mean_rows
+from skipsr.evaluation.evaluate import DEGRADATIONS, mean_rows
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
@@ -120,19 +122,19 @@ def speed_clip(data=None) -> np.ndarray:
 
 
 def speed_table(runs: dict, hr: np.ndarray, repeats: int = 3) -> dict:
-    """{row name: seconds per 720p output frame}: a warm-up call, then the median of `repeats`."""
+    """{row name: seconds per 720p output frame}: every method warmed up, then `repeats` rounds in which
+    each method runs once (interleaved, so a busy spell of the machine touches all alike); the median."""
     lr = resize.to_uint8(degrade.bicubic(resize.to_float(hr), peers.SCALE))
-    out = {}
-    for name, (kind, runner) in tqdm(runs.items(), desc="speed at 720p", unit="method"):
-        fn = upscaler(kind, runner)
-        fn(lr[:2])  # warm-up: first-call allocations, thread pools, ncnn pipeline build
-        times = []
-        for _ in range(repeats):
+    fns = {name: upscaler(kind, runner) for name, (kind, runner) in runs.items()}
+    for fn in tqdm(fns.values(), desc="warm-up at 720p", unit="method"):
+        fn(lr[:2])  # first-call allocations, thread pools, ncnn pipeline build
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in tqdm(range(repeats), desc="timed rounds at 720p", unit="round"):
+        for name, fn in fns.items():
             t0 = time.perf_counter()
             fn(lr)
-            times.append((time.perf_counter() - t0) / len(lr))
-        out[name] = statistics.median(times)
-    return out
+            times[name].append((time.perf_counter() - t0) / len(lr))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def markdown(result: dict) -> str:
@@ -157,11 +159,12 @@ def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="skipsr methods", description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, help="only the first N clips of the validation set (default: all)")
     cliutil.add_frames(ap, default=8, help="frames per clip")
-    ap.add_argument("--models", nargs="+", default=list(MODELS), help="shipped models (names or paths)")
+    ap.add_argument("--models", nargs="*", default=list(MODELS), help="shipped models (names or paths; none: peers only)")
     ap.add_argument("--peers", nargs="+", default=list(peers.PEERS), metavar="NAME",
                     help=f"peers (default: all available of {', '.join(peers.PEERS)})")
     ap.add_argument("--degradations", nargs="+", default=list(DEGRADATIONS), choices=DEGRADATIONS)
     ap.add_argument("--no-speed", action="store_true", help="skip the 720p timing")
+    ap.add_argument("--no-quality", action="store_true", help="only the 720p timing (on a quiet machine)")
     cliutil.add_data(ap)
     cliutil.add_results(ap, help="also write every quality run as a store row into this folder")
     cliutil.add_json(ap)
@@ -175,7 +178,7 @@ def _main(argv: list[str] | None) -> int:
     clips = valset.validation_set(args.data, args.clips, args.frames)
     result = {"clips": [c.id for c in clips], "frames": args.frames, "threads": threads,
               "peers_skipped": skipped, **store.environment(),
-              "quality": quality_table(runs, clips, args.degradations, args.results),
+              "quality": {} if args.no_quality else quality_table(runs, clips, args.degradations, args.results),
               "s_per_frame_720p": {} if args.no_speed else speed_table(runs, speed_clip(args.data)),
               "command": "python -m analysis.methods " + " ".join(sys.argv[1:] if argv is None else argv)}
     result["wall_s"] = round(time.perf_counter() - t0, 1)

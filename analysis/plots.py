@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from skipsr import metrics
+from skipsr.evaluation import metrics
 
 COST_LABELS = {"jod_drop": "JOD drop vs no-skip", "lpips_rise": "LPIPS rise vs no-skip",
                "psnr_y_drop_db": "PSNR-Y drop vs no-skip (dB)"}

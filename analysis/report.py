@@ -3,9 +3,11 @@
     python -m analysis.report            # write docs/results.md and the README's marked block (make docs)
     python -m analysis.report --check    # exit 1 when either differs from what the data gives (a test runs it)
 
-Sources, all in the repository: the shipped models' cards (`checkpoints/*.json`: validation numbers,
-the default tau, rule v2's per-clip check), `results/methods.json` (our models and the peers on the
-same clips, `python -m analysis.methods --json`), `results/bench-720p.json` and
+Sources, all in the repository: the shipped models' cards (`checkpoints/*.json`: validation numbers
+on the validation set, the default tau, rule v2's per-clip check), `results/methods.json` (the peers
+on the same clips, `python -m analysis.methods --models --no-speed --json`), `results/speed-720p.json`
+(seconds per 720p frame of every method in one run, `python -m analysis.methods --no-quality --json`),
+`results/bench-720p.json` and
 `results/bench-1080p.json` (`python -m analysis.bench --height H --json`: skip vs no-skip, whole
 path and per stage) and `results/memory.json` (`python -m analysis.bench --memory --json`). A source
 that is missing is named with the command that makes it, never filled in.
@@ -19,14 +21,17 @@ import sys
 from pathlib import Path
 
 from analysis import peers
-from skipsr import checkpoint, jod
+from skipsr import checkpoint
+from skipsr.evaluation import jod
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_MD = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:models begin (python -m analysis.report) -->", "<!-- results:models end -->"
 MODELS = {"adversarial": "skipsr_adversarial_cpu", "distilled": "skipsr_distilled_cpu", "multistep": "skipsr_cpu"}
-SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --json > results/methods.json"),
+SOURCES = {"methods": ("results/methods.json",
+                       "python -m analysis.methods --models --no-speed --json > results/methods.json"),
+           "speed": ("results/speed-720p.json", "python -m analysis.methods --no-quality --json > results/speed-720p.json"),
            "bench-720p": ("results/bench-720p.json",
                           "python -m analysis.bench --height 720 --frames 16 --json > results/bench-720p.json"),
            "bench-1080p": ("results/bench-1080p.json",
@@ -74,35 +79,39 @@ def method_row(methods: dict | None, degradation: str, name: str) -> dict:
     return ((methods or {}).get("quality", {}).get(degradation, {}).get(name)) or {}
 
 
+def quality_cells(q: dict) -> str:
+    return f"{fmt(q.get('jod'), '.2f')} / {fmt(q.get('lpips'), '.3f')} / {fmt(q.get('dists'), '.3f')} / {fmt(q.get('psnr_y'), '.2f')}"
+
+
 def model_rows(src: dict) -> list[list[str]]:
-    """One row per shipped model at its default tau: quality (clean | realistic), skip ratio, skip cost, speed."""
+    """One row per shipped model at its default tau (quality from its card: the validation set's means),
+    then one per peer (results/methods.json, the same clips); seconds per 720p frame from one timed run."""
     rows = []
-    methods, speed = src["methods"], (src["methods"] or {}).get("s_per_frame_720p", {})
+    speed = (src["speed"] or {}).get("s_per_frame_720p", {})
     for name, card in src["cards"].items():
         tau = card.get("default_tau", 0)
         check = rule_at(card) or {}
-        noskip, skip = f"{name} no-skip", f"{name} @tau {tau:g}"
-        cells = [f"`{name}`", f"{tau:g}"]
-        for d in ("bicubic", "realistic"):
-            q = method_row(methods, d, skip)
-            cells.append(f"{fmt(q.get('jod'), '.2f')} / {fmt(q.get('lpips'), '.3f')} / {fmt(q.get('dists'), '.3f')} / "
-                         f"{fmt(q.get('psnr_y'), '.2f')}")
+        summaries = card.get("validation", {}).get("summaries", {})
+        run = f"predicted@{tau:g}" if tau > 0 else "noskip"
+        cells = [f"`{name}`", f"{tau:g}"] + [quality_cells(summaries.get(d, {}).get(run, {})) for d in ("bicubic", "realistic")]
         cells.append(" / ".join(fmt(check.get(d, {}).get("skip_ratio"), ".0%") for d in ("bicubic", "realistic")))
-        worst = [check.get(d, {}).get("max_jod_drop") for d in ("bicubic", "realistic")]
-        worst = [w for w in worst if w is not None]
+        worst = [w for w in (check.get(d, {}).get("max_jod_drop") for d in ("bicubic", "realistic")) if w is not None]
         cells.append(fmt(-max(worst) if worst else None, "+.3f"))
-        t_skip, t_noskip = speed.get(skip), speed.get(noskip)
-        cells.append(fmt(t_noskip / t_skip if t_skip and t_noskip else None, ".2f") + ("x" if t_skip and t_noskip else ""))
+        t_skip, t_noskip = speed.get(f"{name} @tau {tau:g}"), speed.get(f"{name} no-skip")
+        cells.append(f"{t_noskip / t_skip:.2f}x" if t_skip and t_noskip else "-")
         cells.append(fmt(t_skip, ".3f"))
         rows.append(cells)
-    for peer in [k for k in speed if k.split(" ")[0] not in MODELS]:
-        cells = [label(peer), "-"]
-        for d in ("bicubic", "realistic"):
-            q = method_row(methods, d, peer)
-            cells.append(f"{fmt(q.get('jod'), '.2f')} / {fmt(q.get('lpips'), '.3f')} / {fmt(q.get('dists'), '.3f')} / "
-                         f"{fmt(q.get('psnr_y'), '.2f')}")
-        cells += ["-", "-", "-", fmt(speed.get(peer), ".3f")]
-        rows.append(cells)
+    first = next(iter(src["cards"].values()), {})  # bicubic is the same input for every model: its card's numbers
+    bicubic = {d: q.get("bicubic", {}) for d, q in first.get("validation", {}).get("summaries", {}).items()}
+    if bicubic:
+        rows.append([label("bicubic"), "-"] + [quality_cells(bicubic.get(d, {})) for d in ("bicubic", "realistic")]
+                    + ["-", "-", "-", fmt(speed.get("bicubic"), ".3f")])
+    methods = src["methods"] or {}
+    for peer in methods.get("quality", {}).get("bicubic", {}):
+        if peer.split(" ")[0] in MODELS or (peer == "bicubic" and bicubic):
+            continue
+        cells = [label(peer), "-"] + [quality_cells(method_row(methods, d, peer)) for d in ("bicubic", "realistic")]
+        rows.append(cells + ["-", "-", "-", fmt(speed.get(peer), ".3f")])
     return rows
 
 
@@ -112,17 +121,21 @@ MODEL_HEADER = ["method", "tau", "clean: JOD / LPIPS / DISTS / PSNR-Y", "realist
 
 def model_table(src: dict) -> str:
     """The README's table: shipped models at their default tau, then the peers, on the same clips."""
-    methods = src["methods"]
-    lines = [table(MODEL_HEADER, model_rows(src))]
-    if methods is None:
-        lines.append("\n" + missing("methods"))
-    else:
-        lines.append(f"\nMeans over {len(methods['clips'])} validation clips of {methods['frames']} frames; JOD "
-                     "(ColorVideoVDP, 10 = indistinguishable from the ground truth) higher is better, LPIPS and "
-                     "DISTS lower. Skipped share and skip cost (the JOD the skip loses to the same model's "
-                     "no-skip output on the worst of the card's validation clips; rule v2 allows "
-                     f"{jod.MAX_JOD_DROP:g}) come from the model cards; speed-up is no-skip / skip seconds per "
-                     f"1280x720 output frame in one run ({methods['threads']} CPU threads, `{methods['command']}`).")
+    lines = [table(MODEL_HEADER, model_rows(src)), ""]
+    for key in ("methods", "speed"):
+        if src[key] is None:
+            lines.append(missing(key))
+    if src["methods"] is not None:
+        lines.append(f"Means over the {len(src['methods']['clips'])} validation clips ({src['methods']['frames']} frames "
+                     "each); JOD (ColorVideoVDP, 10 = indistinguishable from the ground truth) higher is better, LPIPS "
+                     "and DISTS lower. Our rows and their skip cost (the JOD the skip loses to the same model's no-skip "
+                     f"output on the worst validation clip; rule v2 allows {jod.MAX_JOD_DROP:g}) come from the model "
+                     "cards (`make evaluate`), the peers' from `results/methods.json`.")
+    if src["speed"] is not None:
+        sp = src["speed"]
+        lines.append(f"Seconds per 1280x720 output frame and the speed-up over the same model's no-skip run: one "
+                     f"run of every method, interleaved ({sp['threads']} CPU threads, {sp['device']}, "
+                     f"`{sp['command']}`).")
     return "\n".join(lines)
 
 
@@ -145,6 +158,14 @@ def rule_section(name: str, card: dict) -> str:
     parts = [f"### `{name}`: default tau {card.get('default_tau', 0):g}",
              f"`{v.get('command')}` ({v.get('frames')} frames a clip, grain {v.get('grain')} "
              f"{v.get('grain_motion', '')}, {v.get('wall_s', 0) / 60:.0f} min)", table(header, rows)]
+    tau = card.get("default_tau", 0)
+    runs = ["bicubic", "noskip"] + ([f"predicted@{tau:g}"] if tau > 0 else [])
+    mean_rows = [[DEGRADATION_NAMES.get(d, d).split(" ")[0], r, fmt(q.get("skip_ratio"), ".0%") if r.startswith("pred")
+                  else "-", fmt(q.get("jod"), ".2f"), fmt(q.get("psnr_y"), ".2f"), fmt(q.get("lpips"), ".4f"),
+                  fmt(q.get("dists"), ".4f"), fmt(q.get("warp_error"), ".3f")]
+                 for d, runs_q in v.get("summaries", {}).items() for r in runs for q in [runs_q.get(r, {})]]
+    parts += ["Means over the validation clips against the ground truth:",
+              table(["input", "run", "skipped", "JOD", "PSNR-Y", "LPIPS", "DISTS", "E*warp"], mean_rows)]
     check = rule_at(card)
     if check:
         clip_rows = []
@@ -158,16 +179,18 @@ def rule_section(name: str, card: dict) -> str:
     return "\n\n".join(parts)
 
 
-def quality_section(methods: dict | None) -> str:
+def quality_section(methods: dict | None, speed: dict | None) -> str:
+    """The peers on the validation set (our models: their cards, in the rule's section below)."""
     if methods is None:
         return missing("methods")
+    speed = (speed or {}).get("s_per_frame_720p", {})
     parts = [f"`{methods['command']}`: {len(methods['clips'])} validation clips, {methods['frames']} frames each, "
              f"{methods['threads']} threads, {methods['device']} ({methods['wall_s'] / 60:.0f} min). Means over clips; "
-             "seconds per output frame at 1280x720 (a warm-up call, then the median of 3)."]
+             "seconds per output frame at 1280x720 from `results/speed-720p.json`."]
     for d, rows in methods["quality"].items():
         body = [[label(name), fmt(q.get("jod"), ".2f"), fmt(q.get("psnr_y"), ".2f"), fmt(q.get("ssim_y"), ".4f"),
                  fmt(q.get("lpips"), ".4f"), fmt(q.get("dists"), ".4f"), fmt(q.get("warp_error"), ".3f"),
-                 fmt(q.get("skip_ratio"), ".0%"), fmt(methods["s_per_frame_720p"].get(name), ".3f")]
+                 fmt(q.get("skip_ratio"), ".0%"), fmt(speed.get(name), ".3f")]
                 for name, q in rows.items()]
         parts += [f"**{DEGRADATION_NAMES.get(d, d)}**",
                   table(["method", "JOD", "PSNR-Y", "SSIM-Y", "LPIPS", "DISTS", "E*warp", "skipped", "s/frame 720p"],
@@ -215,7 +238,7 @@ def results_md(src: dict) -> str:
              "beside each table to re-measure it, then `make docs`. Absolute seconds hold for the machine named; "
              "the ratios are what carries over.",
              "## Shipped models and peers", model_table(src),
-             "## Quality on the validation set", quality_section(src["methods"]),
+             "## The peers on the validation set", quality_section(src["methods"], src["speed"]),
              "## Speed", speed_section(src),
              "## Memory", memory_section(src["memory"]),
              "## No perceptible loss, clip by clip (rule v2)",

@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, measure, store
+from skipsr import checkpoint, cliutil
+from skipsr.config import ModelCard
+from skipsr.evaluation import measure, store
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import probe, read_video
@@ -40,7 +42,7 @@ def sweep_taus(taus: list[float] | None, card: dict) -> list[float]:
     """The taus a model is swept at: the given ones, or SWEEP_TAUS plus the model's default tau."""
     if taus:
         return [float(t) for t in taus]
-    return sorted({*SWEEP_TAUS, checkpoint.default_tau(card)} - {0.0})
+    return sorted({*SWEEP_TAUS, ModelCard(card).default_tau} - {0.0})
 
 
 def runs_per_clip(taus: list[float] | None, model_path: str | None, mask_sources: list[str]) -> int:
@@ -58,7 +60,7 @@ def sweep_clip(clip_path: str, taus: list[float] | None, mask_sources: list[str]
     """All runs of one clip that the store lacks; writes one shard. Returns the number of rows written."""
     pipe = SkipSRPipeline.from_pretrained(model_path, predictor_path, load_predictor="predicted" in mask_sources,
                                           chunk_frames=max(16, frames))
-    card, pcard, model = pipe.card, pipe.predictor_card, pipe.model
+    card, pcard, model = pipe.cards.model.raw, pipe.cards.predictor.raw, pipe.model
     steps = pipe.resolve(None, steps)[1]  # the card's default steps unless given
     taus = sweep_taus(taus, card)
     res_store = store.ResultsStore(results)

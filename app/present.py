@@ -7,8 +7,8 @@ answer = {"stage", "speed_md", "agreement_md", "quality_md", "metrics": [rows], 
 
 from __future__ import annotations
 
-from skipsr import jod, metrics, speed
-from skipsr.compare import OUTPUTS, Comparison, metrics_scope
+from skipsr.evaluation import jod, metrics, speed
+from app.compare import OUTPUTS, Comparison, metrics_scope
 
 OUTPUT_LABELS = {"bicubic": "bicubic", "noskip": "no-skip", "skip": "SkipSR"}
 

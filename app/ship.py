@@ -4,7 +4,7 @@
     python -m app.ship --check    # exit 1 when they do not match the shipped weights and examples
 
 A fresh install (a Hugging Face Space) serves them on its first click instead of computing for a
-minute. An answer's folder is named by its cache key (`app.app.cache_key`: the weights' hashes, the
+minute. An answer's folder is named by its cache key (`app.answers.cache_key`: the weights' hashes, the
 example file's hash, the settings), so after a model or an example changes the old folder is stale:
 never served, reported by `--check` (a test) and replaced here.
 """
@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     work = tempfile.mkdtemp(prefix="skipsr-ship-")
     os.environ["SKIPSR_APP_CACHE"] = work  # computed answers land here first (read when app.cache is imported)
-    from app import app, cache
+    from app import answers, cache
 
-    jobs = app.default_jobs(app.EXAMPLE_NAMES[:1], SHIPPED_DEGRADATIONS)
+    jobs = answers.default_jobs(answers.EXAMPLE_NAMES[:1], SHIPPED_DEGRADATIONS)
     keys = {k for k, _ in jobs}
     present = {p.name for p in cache.SHIPPED.iterdir() if p.is_dir()} if cache.SHIPPED.exists() else set()
     missing, stale = sorted(keys - present), sorted(present - keys)
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in stale:
             print(f"app/answers/{k} is stale (other weights or settings): run `python -m app.ship`", file=sys.stderr)
         return 1 if missing or stale else 0
-    cache.precompute([(k, s) for k, s in jobs if k in missing], app._drain).join()
+    cache.precompute([(k, s) for k, s in jobs if k in missing], answers.drain).join()
     cache.SHIPPED.mkdir(exist_ok=True)
     for k in missing:
         if not (Path(work) / k).exists():

@@ -53,9 +53,9 @@ def copy_tree(dest: Path) -> int:
 def build_venv(venv: Path, requirements: Path) -> float:
     """A fresh venv with requirements.txt only; returns the seconds it took."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                    "--disable-pip-version-check", "-r", str(requirements)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # with pip, as a Space has it
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                    str(requirements)], check=True)
     return time.perf_counter() - t0
 
 

@@ -60,21 +60,6 @@ def add_model_args(ap, default_name: str | None = None) -> None:
     ap.add_argument("--steps", type=int, help=STEPS_HELP)
 
 
-def default_steps(card: dict) -> int:
-    """Sampling steps a model is meant to run at: its card's `default_steps` (one-step models: 1)."""
-    return int(card.get("default_steps", 1))
-
-
-FALLBACK_TAU = 4.0  # for a model whose card has no default tau (a random init)
-
-
-def default_tau(card: dict) -> float:
-    """The tau a model is meant to run at: its card's `default_tau`, chosen by `skipsr.evaluate` with
-    the "no perceptible loss" rule (0 when no tau meets it); FALLBACK_TAU for a card without one."""
-    tau = card.get("default_tau")
-    return float(tau) if tau is not None else FALLBACK_TAU
-
-
 def card_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 

@@ -115,7 +115,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         return _upscale_ray(args, info)
     pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, device=args.device,
                                           load_predictor=args.mask == "predicted", chunk_frames=args.chunk_frames,
-                                          precision=args.precision, compiled=args.compile)
+                                          precision=args.precision, compile=args.compile)
     tau, steps = pipe.resolve(args.tau, args.steps)  # the card's defaults unless given
     if pipe.cfg.scale != args.scale:
         raise cliutil.BadInput(f"the checkpoint is a x{pipe.cfg.scale} model, --scale {args.scale} was asked")
@@ -125,7 +125,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                            args.frames, progress=bar.update)
     out = {"skip_ratio": res.skip_ratio, "n_tokens": res.n_tokens, "n_kept": res.n_kept, "frames": res.frames,
            "out_w": res.out_w, "out_h": res.out_h, "tau": tau, "mask": args.mask, "steps": steps,
-           "model": pipe.card.get("id"), "padding_waste": res.padding_waste,
+           "model": pipe.cards.model.id, "padding_waste": res.padding_waste,
            "timings": {k: round(v, 4) for k, v in res.timings.items()}}
     if args.json:
         print(json.dumps(out))
@@ -163,7 +163,7 @@ def _upscale_ray(args: argparse.Namespace, info) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    from skipsr import evaluate
+    from skipsr.evaluation import evaluate
 
     return evaluate.main(argv)
 
@@ -193,7 +193,7 @@ def _data(argv: list[str]) -> int:
 
 
 def _metric_weights(argv: list[str]) -> int:
-    from skipsr import metric_weights
+    from skipsr.evaluation import metric_weights
 
     return metric_weights.main(argv)
 

@@ -64,3 +64,28 @@ def sample_euler(denoise: Denoiser, x: torch.Tensor, ts: torch.Tensor,
         if callback is not None:
             callback(i, t, x0_hat)
     return x
+
+
+def token_noise(keep: torch.Tensor, seed: int, origin: tuple[int, int, int], full_width_tokens: int | None,
+                cfg) -> torch.Tensor:
+    """Gaussian noise for the kept tokens, fixed by (seed, absolute token position).
+
+    keep: (Tg, Hg, Wg) bool of a chunk/tile whose first token sits at `origin` (t, y, x) of the whole
+    video's grid. Each token row (t, y) has its own generator stream over the full frame width, so a
+    token's noise does not depend on which other tokens are skipped, on temporal chunking or on
+    spatial tiling: skip vs no-skip isolates the skip error. Rows without kept tokens cost nothing.
+    Returns (N, 3pt, 16, 16) in the row-major order of `keep.nonzero()`.
+    """
+    tg, hg, wg = keep.shape
+    width = full_width_tokens or origin[2] + wg
+    per_token = 3 * cfg.pt * cfg.token_px**2
+    rows = keep.any(dim=2).nonzero().tolist()  # (t, y) rows holding kept tokens
+    g = torch.Generator()
+    out = []
+    for t, y in rows:
+        g.manual_seed((seed * 1_000_003 + (origin[0] + t)) * 100_003 + origin[1] + y)
+        row = torch.randn(width, per_token, generator=g)[origin[2] : origin[2] + wg]  # (Wg, per_token)
+        out.append(row[keep[t, y]])
+    if not out:
+        return torch.zeros((0, 3 * cfg.pt, cfg.token_px, cfg.token_px))
+    return torch.cat(out).view(-1, 3 * cfg.pt, cfg.token_px, cfg.token_px)

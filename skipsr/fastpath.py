@@ -96,4 +96,5 @@ class FastPath(nn.Module):
         convolutions fuses (~25% faster on this CPU, the same bytes; README "Speed"). One static shape
         per frame size. Returns self."""
         self._frame = torch.compile(self._frame, dynamic=False)
+        self.frames_compiled = True
         return self

@@ -313,6 +313,7 @@ class SkipSRNet(nn.Module):
         Needs a C++ compiler on the CPU. The same numbers as eager within float rounding (tested);
         speed and compile time: README "Speed". Returns self."""
         static = functools.partial(torch.compile, dynamic=False)
+        self.rows_compiled = True
         self.stem.forward = static(self.stem.forward)
         self.head.forward = static(self.head.forward)
         for blk in self.blocks:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from skipsr import masks
 from skipsr.model import ModelConfig
@@ -75,29 +74,15 @@ class MaskPredictor(nn.Module):
         return self.with_prior(lr)[0]
 
     @torch.no_grad()
-    def skip_mask(self, lr: torch.Tensor, tau_rmse: float, guard: float = 0.0) -> torch.Tensor:
-        """(Tg, Hg, Wg) bool: True where the predicted detail score (after the neighbourhood guard) is below tau."""
-        return self.skip_and_detail(lr, tau_rmse, guard)[0]
+    def skip_mask(self, lr: torch.Tensor, tau_rmse: float) -> torch.Tensor:
+        """(Tg, Hg, Wg) bool: True where the predicted detail score is below tau."""
+        return self.skip_and_detail(lr, tau_rmse)[0]
 
     @torch.no_grad()
-    def skip_and_detail(self, lr: torch.Tensor, tau_rmse: float, guard: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def skip_and_detail(self, lr: torch.Tensor, tau_rmse: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(skip mask, predicted detail score d_hat in 8-bit RMSE units), each (Tg, Hg, Wg), from one run."""
         grid = (lr.shape[0] // self.cfg.pt, lr.shape[2] // self.p, lr.shape[3] // self.p)
         if tau_rmse <= 0:  # skips nothing: no need to run the network
             return torch.zeros(grid, dtype=torch.bool), torch.zeros(grid)
         y = self.forward(lr)  # (Tg, Hg, Wg) log1p(d_hat)
-        return neighbourhood_guard(y, guard) < torch.log1p(torch.tensor(float(tau_rmse))), torch.expm1(y)
-
-
-def neighbourhood_guard(y: torch.Tensor, guard: float) -> torch.Tensor:
-    """(T, Hg, Wg) log scores -> (1 - g) y + g max3x3(y), g = guard in [0, 1] (0: y unchanged).
-
-    A token beside detailed ones needs a lower score of its own to be skipped. On realistic input the
-    LR hides detail at random (noise, blur, blocks): an isolated low score inside a detailed region is
-    then more often such a miss than a flat token, and skipping it costs more than keeping it."""
-    if not 0.0 <= guard <= 1.0:
-        raise ValueError(f"the neighbourhood guard must be in [0, 1], got {guard}")
-    if guard == 0.0:
-        return y
-    neighbours = F.max_pool2d(F.pad(y[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
-    return (1 - guard) * y + guard * neighbours
+        return y < torch.log1p(torch.tensor(float(tau_rmse))), torch.expm1(y)

@@ -2,13 +2,13 @@
 
     python -m skipsr upscale IN.mp4 OUT.mp4 --engine ray [--address ADDR] [--workers N]
 
-`run_stream` already processes a video as windows of `chunk_frames` frames overlapping by
+A `Stream` already processes a video as windows of `chunk_frames` frames overlapping by
 `overlap_frames` (`pipeline.windows`) and cross-fades the overlaps. Here each window is a task on
 one of N actors (one per CPU of the cluster by default, each holding the model once, one torch
 thread each): the actor decodes its own frame range from the input (every worker must see the
 path: a shared or copied file), runs `run_window` and returns the frames through Ray's object
 store. The driver takes the windows back in order (at most 2 x N in flight, so memory stays
-bounded), cross-fades them exactly as `run_stream` does and encodes one mp4 with the input's
+bounded), cross-fades them exactly as a `Stream` does and encodes one mp4 with the input's
 audio. A window's output depends only on its frames and its position (the noise is seeded by
 it), so the output equals the local run's; floats summed in another order by another thread count
 may differ in the last bit (README "Speed" says what was measured).
@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr.pipeline import SkipSRPipeline, crossfade, windows
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.stream import crossfade, windows
 from skipsr.streaming import ENCODE_PRESET
 from skipsr.video import VideoWriter, iter_chunks, probe
 
@@ -54,8 +55,8 @@ class WindowWorker:
 
     def run(self, src: str, start: int, n: int, tau: float, mask: str, steps: int, seed: int):
         t0 = time.perf_counter()
-        out, n_tok, n_kept, timings = self.pipe.run_window(read_range(src, start, n), start, tau, mask, steps, seed)
-        return out, n_tok, n_kept, {**timings, "window_s": time.perf_counter() - t0}
+        win, timings = self.pipe.run_window(read_range(src, start, n), start, tau, mask, steps, seed)
+        return win.video.cpu().numpy(), win.n_tokens, win.n_kept, {**timings, "window_s": time.perf_counter() - t0}
 
 
 def upscale_ray(src: str, dst: str, *, progress=None, **kw) -> dict:
@@ -94,7 +95,7 @@ def ray_frames(src: str, *, model: str | None = None, predictor: str | None = No
                                            load_predictor=False)  # defaults and geometry only
     tau, steps = local.resolve(tau, steps)
     total = min(info.frames, max_frames) if max_frames else info.frames
-    plan = windows(total, chunk_frames, local.overlap_frames)
+    plan = windows(total, chunk_frames, local.config.overlap_frames)
     actor = ray.remote(num_cpus=1)(WindowWorker)
     actors = [actor.remote(model, predictor, fastpath, chunk_frames, precision) for _ in range(n_workers)]
     t0 = time.perf_counter()
@@ -106,7 +107,7 @@ def ray_frames(src: str, *, model: str | None = None, predictor: str | None = No
 
     for k in range(min(len(plan), 2 * n_workers)):
         submit(k)
-    ov, tail = local.overlap_frames, None
+    ov, tail = local.config.overlap_frames, None
     n_tok = n_kept = written = 0
     window_s = 0.0
     try:
@@ -115,7 +116,7 @@ def ray_frames(src: str, *, model: str | None = None, predictor: str | None = No
             if k + 2 * n_workers < len(plan):
                 submit(k + 2 * n_workers)
             out = torch.from_numpy(np.array(out))  # the object store hands out read-only arrays
-            if tail is not None:  # exactly as run_stream
+            if tail is not None:  # exactly as a Stream
                 crossfade(tail, out)
             keep = ov if plan[k][1] == chunk_frames and k + 1 < len(plan) else 0
             emit = out[: len(out) - keep]

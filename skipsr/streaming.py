@@ -11,7 +11,8 @@ import sys
 import time
 from typing import Callable
 
-from skipsr.pipeline import SkipSRPipeline, SkipSRResult, _Timer
+from skipsr.pipeline import SkipSRPipeline
+from skipsr.stream import SkipSRResult, Timer
 
 ENCODE_PRESET = "veryfast"  # x264 preset of upscale_file (measured: docs/results.md, "Speed")
 UPSCALE_WINDOW_FRAMES = 16  # the upscale command's window (`--chunk-frames`)
@@ -27,7 +28,7 @@ class _TimedIter:
         return self
 
     def __next__(self):
-        with _Timer(self.timings, self.stage):
+        with Timer(self.timings, self.stage):
             return next(self.it)
 
 
@@ -43,28 +44,26 @@ def upscale_file(pipe: SkipSRPipeline, src: str, dst: str, tau: float | None = N
     from skipsr.video import VideoWriter, iter_chunks, probe
 
     info = probe(src)
-    io_t: dict[str, float] = {}
+    timings: dict[str, float] = {}  # the pipeline's stages and the waits on file decode and encode
     t0 = time.perf_counter()
-    stats: dict = {}
+    window = pipe.config.chunk_frames
     # decode and encode run in background threads (bounded queues): "decode" / "encode" time the waits
-    lr_iter = _TimedIter(prefetch(iter_chunks(src, chunk_frames=pipe.chunk_frames, max_frames=max_frames)), io_t,
-                         "decode")
+    lr_iter = _TimedIter(prefetch(iter_chunks(src, chunk_frames=window, max_frames=max_frames)), timings, "decode")
     # The HR is read for evaluation only (oracle mask): its decode time counts as "oracle".
-    hr_iter = _TimedIter(iter_chunks(hr, chunk_frames=pipe.chunk_frames, max_frames=max_frames), io_t, "oracle") if hr else None
+    hr_iter = _TimedIter(iter_chunks(hr, chunk_frames=window, max_frames=max_frames), timings, "oracle") if hr else None
     writer = VideoWriter(dst, info.fps, audio_from=src, preset=ENCODE_PRESET)
     encoder = BackgroundWriter(writer)
+    stream = pipe.stream(lr_iter, hr_iter, tau, mask, steps, seed, progress, timings)
     try:
-        for frames in pipe.run_stream(lr_iter, hr_iter, tau, mask, steps, seed, stats, progress):
-            with _Timer(io_t, "encode"):
+        for frames in stream:
+            with Timer(timings, "encode"):
                 encoder.write(frames)
     except BaseException:
         encoder.__exit__(*sys.exc_info())  # drops the partial file
         raise
-    with _Timer(io_t, "encode"):
+    with Timer(timings, "encode"):
         encoder.close()
-    for k, v in io_t.items():
-        stats["timings"][k] = stats["timings"].get(k, 0.0) + v
-    total = time.perf_counter() - t0 - stats["timings"].get("oracle", 0.0)
-    res = SkipSRPipeline._result(None, stats, total)
-    res.frames, res.out_w, res.out_h = writer.frames_written, info.width * pipe.cfg.scale, info.height * pipe.cfg.scale
+    scale = pipe.cfg.scale
+    res = stream.result(out_size=(info.width * scale, info.height * scale), total_s=time.perf_counter() - t0)
+    assert res.frames == writer.frames_written
     return res

@@ -10,6 +10,9 @@ and written back at its average rate (frame count kept, timing regularised).
 
 Every failure caused by the input file raises `VideoError` with a message that says what is wrong
 and what to do.
+
+(One module past 400 lines on purpose: probing, decoding and writing share the container handling
+and the messages of `VideoError`, which split modules would scatter.)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from skipsr import metric_weights
+from skipsr.evaluation import metric_weights
 
 from skipsr.model import ModelConfig, SkipSRNet
 

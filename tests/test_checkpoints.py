@@ -2,7 +2,9 @@
 
 import pytest
 
-from skipsr import checkpoint, evaluate
+from skipsr import checkpoint
+from skipsr.config import ModelCard
+from skipsr.evaluation import evaluate
 from skipsr.pipeline import SkipSRPipeline
 
 
@@ -22,7 +24,7 @@ def test_shipped_checkpoints_exist_with_cards(path):
     for summary in v["summaries"].values():
         assert summary["noskip"]["lpips"] is not None and summary["noskip"]["dists"] is not None
         assert summary["noskip"]["jod"] is not None
-    assert card["validation"]["steps"] == checkpoint.default_steps(card) or card["kind"] == "predictor"
+    assert card["validation"]["steps"] == ModelCard(card).default_steps or card["kind"] == "predictor"
     assert path.stat().st_size < 30 * 2**20
     for kind in card.get("companions", {}):  # what the card's numbers were measured with is shipped too
         assert checkpoint.companion(card, kind) is not None
@@ -31,10 +33,11 @@ def test_shipped_checkpoints_exist_with_cards(path):
         assert v.get("grain", 0.0) == card.get("grain", 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(checkpoint.MODELS))
 def test_shipped_model_reproduces_its_card_on_the_reference_clip(name):
     pipe = SkipSRPipeline.from_pretrained(name)  # with the companions (predictor, fast path) its card names
-    ref = pipe.card["reference"]
+    ref = pipe.cards.model.raw["reference"]
     got = evaluate.reference_numbers(pipe, ref["tau"], ref["steps"], ref["seed"])
     for key in ("psnr_y_bicubic", "psnr_y_noskip", "psnr_y_skip"):
         assert got[key] == pytest.approx(ref[key], abs=0.05), key
@@ -48,14 +51,14 @@ def test_shipped_model_reproduces_its_card_on_the_reference_clip(name):
 def test_from_pretrained_owns_the_cards_defaults(tmp_path):
     pipe = SkipSRPipeline.from_pretrained("adversarial")
     card = checkpoint.read_card(checkpoint.MODELS["adversarial"])
-    assert (pipe.default_steps, pipe.default_tau) == (checkpoint.default_steps(card), card["default_tau"])
-    assert pipe.predictor is not None and pipe.predictor_card["kind"] == "predictor"
+    assert (pipe.default_steps, pipe.default_tau) == (ModelCard(card).default_steps, card["default_tau"])
+    assert pipe.predictor is not None and pipe.cards.predictor.raw["kind"] == "predictor"
     assert pipe.grain == card.get("grain", 0.0) and SkipSRPipeline.from_pretrained("adversarial", grain=0).grain == 0
-    assert pipe.resolve(None, None) == (card["default_tau"], checkpoint.default_steps(card))
+    assert pipe.resolve(None, None) == (card["default_tau"], ModelCard(card).default_steps)
     assert pipe.resolve(3, 2) == (3.0, 2)
     lr = evaluate.read_video(evaluate.REFERENCE_CLIP, max_frames=2)[:, ::4, ::4]
     by_default = pipe(lr, mask="predicted")  # tau and steps from the card
-    explicit = pipe(lr, tau=card["default_tau"], mask="predicted", steps=checkpoint.default_steps(card))
+    explicit = pipe(lr, tau=card["default_tau"], mask="predicted", steps=ModelCard(card).default_steps)
     assert (by_default.video == explicit.video).all()
     assert SkipSRPipeline.from_pretrained("multistep", load_predictor=False).predictor is None
     with pytest.raises(FileNotFoundError):

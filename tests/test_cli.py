@@ -9,6 +9,7 @@ import pytest
 
 from media import pattern, write_raw
 from skipsr.video import probe, read_video
+from skipsr.config import ModelCard
 
 
 def run(*args):
@@ -33,6 +34,7 @@ def test_mask_json_and_overlay(tmp_path):
     assert tinted[..., 2].mean() > tinted[..., 0].mean() + 20  # flat grey region tinted blue
 
 
+@pytest.mark.slow
 def test_degrade_clean_and_realistic(tmp_path):
     src = write_raw(tmp_path / "hr.mp4", pattern(5, 64, 96), audio_s=0.4)
     assert run("degrade", src, tmp_path / "lr.mp4", "--scale", 4).returncode == 0
@@ -45,6 +47,7 @@ def test_degrade_clean_and_realistic(tmp_path):
     assert a.shape == (5, 32, 48, 3) and np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_bad_input_gets_a_one_line_error(tmp_path):
     (tmp_path / "x.mp4").write_text("not a video")
     for args in (("mask", tmp_path / "x.mp4"), ("mask", tmp_path / "missing.mp4"),
@@ -58,6 +61,7 @@ def test_bad_input_gets_a_one_line_error(tmp_path):
     assert res.returncode == 2 and "tau" in res.stderr
 
 
+@pytest.mark.slow
 def test_upscale_picks_a_shipped_model_by_name_at_its_default_steps(tmp_path):
     from skipsr import checkpoint
 
@@ -67,11 +71,12 @@ def test_upscale_picks_a_shipped_model_by_name_at_its_default_steps(tmp_path):
         assert res.returncode == 0, res.stderr
         out = json.loads(res.stdout)
         card = checkpoint.read_card(checkpoint.MODELS[name])
-        assert out["model"] == card["id"] and out["steps"] == checkpoint.default_steps(card)
+        assert out["model"] == card["id"] and out["steps"] == ModelCard(card).default_steps
     res = run("upscale", lr, tmp_path / "x.mp4", "--model", "no-such-model")
     assert res.returncode == 2 and "no-such-model" in res.stderr
 
 
+@pytest.mark.slow
 def test_skipsr_console_script_runs_every_command_from_any_folder(tmp_path):
     """`make setup` installs the package (editable) with its `skipsr` command."""
     import shutil
@@ -95,6 +100,7 @@ def _one_line_error(res):
     return res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
 
 
+@pytest.mark.slow
 def test_every_command_says_bad_input_in_one_line_with_exit_code_2(tmp_path):
     """The convention of skipsr/cliutil.py: a missing file or folder and a negative tau end with exit
     code 2 and one `error: ...` line, in every command that takes them."""
@@ -166,35 +172,35 @@ def test_installed_package_upscales_outside_the_source_tree(tmp_path):
     assert out["model"] and not out["model"].startswith("random-init") and (out["out_w"], out["out_h"]) == (192, 128)
 
 
-def test_readme_layout_table_names_every_module_and_folder():
-    """The README's layout table matches the tree: every module of skipsr/, analysis/, app/ and every
-    tracked top-level entry appears in it (a cell may list several: `skipsr/a.py`, `b.py`)."""
+def test_design_layers_name_every_module_and_the_readme_every_folder():
+    """docs/design.md section 0 names every module of each package under its folder, and the README's
+    layout table every tracked top-level entry."""
     import re
+    import subprocess
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
+    block = (root / "docs" / "design.md").read_text().split("## 0. Layers", 1)[1].split("```", 2)[1]
+    named: dict[str, set[str]] = {}
+    folder = None
+    for line in block.splitlines():
+        head = re.match(r"^(\S+/)", line)
+        if head:
+            folder = head.group(1)
+            named[folder] = set()
+        elif folder:
+            named[folder] |= set(re.findall(r"\b[a-z_]+\b", line.split("   ")[0]))
+    for pkg in ("skipsr", "skipsr/evaluation", "skipsr/train", "app", "analysis"):
+        modules = {p.stem for p in (root / pkg).glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+        missing = sorted(modules - named.get(pkg + "/", set()))
+        assert not missing, f"modules of {pkg}/ missing from docs/design.md section 0: {missing}"
     readme = (root / "README.md").read_text()
     table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
-    named = set()
-    for line in table.splitlines():
-        if not line.startswith("| `"):
-            continue
-        cell = line.split("|")[1]
-        folder = ""
-        for name in re.findall(r"`([^`]+)`", cell):
-            folder = name.rsplit("/", 1)[0] + "/" if "/" in name.rstrip("/") else folder
-            named.add(name if "/" in name.rstrip("/") or not folder else folder + name)
-    modules = {f"{p.parent.name}/{p.name}" for d in ("skipsr", "analysis", "app") for p in (root / d).glob("*.py")
-               if p.name not in ("__init__.py", "__main__.py")}
-    missing = sorted(m for m in modules if m not in named)
-    assert not missing, f"modules missing from the README's layout table: {missing}"
-    import subprocess
-
+    top_named = {n.split("/")[0] + ("/" if "/" in n else "") for n in re.findall(r"`([^`]+)`", table)}
     ignored = set(subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--directory"],
                                  cwd=root, capture_output=True, text=True, check=False).stdout.split())
     entries = {p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith(".")}
     top = {e for e in entries - ignored  # what make demo / make test leave is ignored
            if e.rstrip("/") not in ("data", "runs", "build", "demo_out", "README.md", "Makefile", "pytest.ini",
                                     "skipsr_studio.egg-info")}
-    top_named = {n.split("/")[0] + ("/" if "/" in n else "") for n in named}
     assert not sorted(top - top_named), f"top-level entries missing from the layout table: {sorted(top - top_named)}"

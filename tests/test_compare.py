@@ -11,7 +11,8 @@ import pytest
 
 from media import pattern, write_raw
 from models import TINY, tiny_model
-from skipsr import compare, jod, speed, store, views
+from skipsr.evaluation import jod, speed, store
+from app import compare, views
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import probe, read_video
 
@@ -138,7 +139,7 @@ def test_compare_streams_videos_speed_then_metrics(tmp_path):
     rows = store.ResultsStore(tmp_path / "rows").read()
     assert len(rows) == 2 and set(rows["origin"]) == {"app"}
     # what the videos show is what was scored: each decodes closer to its own output than to the other
-    from skipsr.metrics import psnr_y
+    from skipsr.evaluation.metrics import psnr_y
 
     shown = {k: read_video(cmp.videos[k]) for k in ("skip", "noskip")}
     outs = {"skip": cmp.speed.skip.video, "noskip": cmp.speed.noskip.video}
@@ -187,8 +188,9 @@ def test_store_compaction_drops_the_rows_a_condition_picks(tmp_path):
     assert sorted(st.read()["run_id"]) == ["r1", "r2", "r3"] and len(st.shards()) == 1
 
 
+@pytest.mark.slow
 def test_compare_command_prints_the_breakdown():
-    res = subprocess.run([sys.executable, "-m", "skipsr.compare", "--example", "meadow", "--frames", "2",
+    res = subprocess.run([sys.executable, "-m", "app.compare", "--example", "meadow", "--frames", "2",
                           "--model", "distilled", "--no-metrics", "--json"], capture_output=True, text=True, cwd=ROOT,
                          check=False)
     assert res.returncode == 0, res.stderr
@@ -197,6 +199,6 @@ def test_compare_command_prints_the_breakdown():
     for k in ("input_s", "model_compute_s", "encode_s", "answer_s", "speed_s", "wall_s", "metrics_s", "store_s"):
         assert bd[k] >= 0, k
     assert bd["model_compute_s"] <= bd["wall_s"] and out["summary"]["frames"] == 2
-    bad = subprocess.run([sys.executable, "-m", "skipsr.compare", "--example", "no-such-clip"], capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "app.compare", "--example", "no-such-clip"], capture_output=True,
                          text=True, cwd=ROOT, check=False)
     assert bad.returncode == 2 and "no-such-clip" in bad.stderr

@@ -1,6 +1,7 @@
 """The public files: no development diary, generated docs that match the committed data, shipped answers
 that match the shipped weights, and a README that starts with the two commands."""
 
+import pytest
 import re
 import subprocess
 import sys
@@ -70,6 +71,7 @@ def test_readme_is_short_and_starts_with_the_two_commands():
         assert key in front
 
 
+@pytest.mark.slow
 def test_shipped_app_answers_match_the_shipped_weights():
     res = subprocess.run([sys.executable, "-m", "app.ship", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -46,9 +46,6 @@ def test_the_fast_path_replaces_bicubic_on_skipped_tokens_only():
     assert np.array_equal(res.video[~skipped], plain.video[~skipped])  # kept: bicubic + residual, unchanged
     fast = fp.upscale_u8(torch.from_numpy(lr)).numpy()
     assert np.array_equal(res.video[skipped], fast[skipped]) and not np.array_equal(fast[skipped], plain.video[skipped])
-    on_fast = SkipSRPipeline(model, fastpath=fp, residual_base="fastpath")(lr, tau=4.0, mask="oracle", hr=hr, steps=1)
-    assert np.array_equal(on_fast.video[skipped], fast[skipped])
-    assert not np.array_equal(on_fast.video[~skipped], plain.video[~skipped])
 
 
 def test_the_8_bit_upscale_is_the_float_network_rounded():
@@ -74,61 +71,28 @@ def test_fast_path_checkpoint_round_trip_and_bad_settings(tmp_path):
     assert card["kind"] == "fastpath" and isinstance(loaded, FastPath) and loaded.cfg == fp.cfg
     lr = torch.from_numpy(lr_clip()[1])
     assert torch.equal(loaded.upscale_u8(lr), fp.upscale_u8(lr))
-    with pytest.raises(ValueError, match="residual_base"):
-        SkipSRPipeline(tiny_model(TINY), residual_base="fastpath")
-    with pytest.raises(ValueError, match="oracle"):
-        SkipSRPipeline(tiny_model(TINY), oracle="psnr")
+    with pytest.raises(ValueError, match="x2"):
+        SkipSRPipeline(tiny_model(TINY), fastpath=FastPath(FastPathConfig(scale=2)))  # a x4 model with a x2 fast path
 
 
-def test_the_fastpath_oracle_skips_where_what_skipped_tokens_show_is_close_to_the_hr():
-    """oracle="fastpath": the oracle mask is error_scores(HR, fast path output) < tau; without a fast
-    path, error against bicubic. Noise the fast path keeps on a flat region stops it being skipped."""
-    hr, _ = lr_clip()
-    lr = resize.to_uint8(degrade.realistic(resize.to_float(hr), 4, seed=0))
-    model, fp = tiny_model(TINY), randomised(FastPath(FastPathConfig(channels=8, blocks=1)))
-    hr_t = resize.to_float(hr)
-    for fast in (fp, None):
-        pipe = SkipSRPipeline(model, fastpath=fast, oracle="fastpath")
-        res = pipe(lr, tau=6.0, mask="oracle", hr=hr, steps=1)
-        shown = (fast.upscale_u8(torch.from_numpy(lr)) if fast else resize.up_u8(torch.from_numpy(lr), 4))
-        expect = masks.error_scores(hr_t, shown.permute(0, 3, 1, 2).float() / 255, TINY.token_px) < 6.0
-        assert torch.equal(res.oracle_skip, expect)
-    paper = SkipSRPipeline(model, oracle="paper")(lr, tau=6.0, mask="oracle", hr=hr, steps=1)
-    assert not torch.equal(paper.oracle_skip, res.oracle_skip)
-
-
-def test_a_model_card_names_the_fast_path_and_oracle_it_runs_with(tmp_path):
-    """from_pretrained loads the card's companions (fast path) and oracle; "none" and explicit
-    arguments override them; a companion that is missing is an error that names it."""
+def test_a_model_card_names_the_fast_path_it_runs_with(tmp_path):
+    """from_pretrained loads the card's companions (fast path); "none" overrides it; a companion that
+    is missing is an error that names it."""
     fp = randomised(FastPath(FastPathConfig(channels=8, blocks=1)))
     checkpoint.save(fp, tmp_path / "fp.safetensors", {"id": "fp-test"})
-    checkpoint.save(tiny_model(TINY), tmp_path / "m.safetensors", {"id": "m-test", "oracle": "fastpath",
+    checkpoint.save(tiny_model(TINY), tmp_path / "m.safetensors", {"id": "m-test",
                     "companions": {"fastpath": str(tmp_path / "fp.safetensors")}})
     pipe = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False)
-    assert pipe.fastpath_card["id"] == "fp-test" and pipe.oracle == "fastpath"
-    plain = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False, fastpath="none",
-                                           oracle="paper")
-    assert plain.fastpath is None and plain.oracle == "paper"
+    assert pipe.cards.fastpath.id == "fp-test" and pipe.fastpath is not None
+    assert pipe.cards.companions["fastpath"] == tmp_path / "fp.safetensors"
+    plain = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False, fastpath="none")
+    assert plain.fastpath is None and plain.cards.fastpath.id is None
     checkpoint.update_card(tmp_path / "m.safetensors", {"companions": {"fastpath": "gone.safetensors"}})
     with pytest.raises(FileNotFoundError, match="gone.safetensors"):
         SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), load_predictor=False)
     assert checkpoint.companion_name(checkpoint.CHECKPOINT_DIR / "fastpath_cpu.safetensors") == "fastpath_cpu.safetensors"
     assert checkpoint.companion_name(tmp_path / "fp.safetensors") == str((tmp_path / "fp.safetensors").resolve())
     assert checkpoint.companion_name(None) is None and checkpoint.companion_name("prior") == "prior"
-
-
-def test_the_mask_guard_comes_from_the_card_and_only_keeps_more(tmp_path):
-    from skipsr.predictor import MaskPredictor
-
-    checkpoint.save(tiny_model(TINY), tmp_path / "m.safetensors", {"id": "m-test", "mask_guard": 0.5})
-    pipe = SkipSRPipeline.from_pretrained(str(tmp_path / "m.safetensors"), predictor="prior")
-    assert pipe.mask_guard == 0.5
-    hr, lr = lr_clip()
-    guarded = pipe(lr, tau=6.0, mask="predicted", steps=1)
-    plain = SkipSRPipeline(pipe.model, MaskPredictor().eval(), mask_guard=0.0)(lr, tau=6.0, mask="predicted", steps=1)
-    assert not torch.any(guarded.skip & ~plain.skip)
-    with pytest.raises(ValueError, match="mask_guard"):
-        SkipSRPipeline(pipe.model, mask_guard=2.0)
 
 
 @pytest.mark.slow

@@ -6,8 +6,9 @@ import torch
 
 from models import TINY, tiny_model
 from skipsr import grain, masks, resize
+from skipsr.config import PipelineConfig
 from skipsr.pipeline import SkipSRPipeline
-from skipsr.valset import ValClip
+from skipsr.evaluation.valset import ValClip
 
 
 def test_tile_is_unit_rms_detail_above_the_lr_nyquist():
@@ -59,14 +60,14 @@ def test_pipeline_grain_changes_skipped_tokens_only():
     hr[:, 32:] = np.clip(hr[:, 32:] + g.normal(0, 1.5, hr[:, 32:].shape).round(), 0, 255)  # faint grain: d < tau
     model = tiny_model(TINY)
     base = SkipSRPipeline(model)(lr, tau=4.0, mask="oracle", hr=hr)
-    grainy = SkipSRPipeline(model, grain=1.0)(lr, tau=4.0, mask="oracle", hr=hr)
+    grainy = SkipSRPipeline(model, config=PipelineConfig(grain=1.0))(lr, tau=4.0, mask="oracle", hr=hr)
     skip = masks.mask_to_pixels(base.skip, 4, 64, 96, 16).numpy()  # (T, H, W)
     assert skip[:, 48:].all() and not skip[:, :32].any()
     assert np.array_equal(base.video[~skip], grainy.video[~skip])
     added = grainy.video[:, 52:60, 8:88].astype(float) - base.video[:, 52:60, 8:88]  # inside skipped tokens
     assert 0.8 < np.sqrt((added**2).mean()) < 2.5  # about the HR's own grain (RMS 1.5 on top of the upsample)
     with pytest.raises(ValueError, match="grain"):
-        SkipSRPipeline(model, grain=-1.0)
+        PipelineConfig(grain=-1.0)
 
 
 def test_choose_grain_sweeps_strengths_against_one_noskip_run():
@@ -81,7 +82,7 @@ def test_choose_grain_sweeps_strengths_against_one_noskip_run():
     hr = np.full((2, 64, 96, 3), 110, np.uint8)
     hr[:, :32] = g.integers(0, 255, (2, 32, 96, 3))  # detail on top, faint grain below
     hr[:, 32:] = np.clip(hr[:, 32:] + g.normal(0, 2, hr[:, 32:].shape).round(), 0, 255)
-    pipe = SkipSRPipeline(tiny_model(TINY), MaskPredictor(), grain=0.5)
+    pipe = SkipSRPipeline(tiny_model(TINY), MaskPredictor(), config=PipelineConfig(grain=0.5))
     out = sweep(pipe, [ValClip("c", hr, 24.0, None)], [3.0], [0.0, 1.0], motions=("static", "per-frame"))
     names = ("g0", "g1-static", "g1-per-frame")
     assert set(out) == {f"{d}@3/{n}" for d in ("bicubic", "realistic") for n in names} and pipe.grain == 0.5

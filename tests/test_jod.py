@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skipsr import jod
-from skipsr.data import EXAMPLES_DIR
+from skipsr.evaluation import jod
+from skipsr.examples import EXAMPLES_DIR
 from skipsr.video import read_video
 
 

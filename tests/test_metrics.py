@@ -9,7 +9,7 @@ import torch
 
 from media import pattern
 from models import need_weights
-from skipsr import evaluate, metric_weights, metrics, perceptual, warp
+from skipsr.evaluation import evaluate, metric_weights, metrics, perceptual, warp
 
 
 
@@ -25,6 +25,7 @@ PYIQA_LPIPS = {"I03": 0.7237, "I04": 0.2572, "I06": 0.0508, "I08": 0.0521, "I19"
 PYIQA_DISTS = {"I03": 0.4742, "I04": 0.1424, "I06": 0.0682, "I08": 0.0287, "I19": 0.3123}
 
 
+@pytest.mark.slow
 def test_converted_weights_reproduce_pyiqa_calibration():
     need_weights()
     from PIL import Image

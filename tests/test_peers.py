@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from analysis import peers, plots
-from skipsr import degrade, metrics, resize
-from skipsr.store import ResultsStore
+from skipsr import degrade, resize
+from skipsr.evaluation import metrics
+from skipsr.evaluation.store import ResultsStore
 from skipsr.video import read_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,7 @@ def test_a_missing_peer_is_skipped_with_its_reason(monkeypatch):
         peers.load("dat-light")
 
 
+@pytest.mark.slow
 def test_sweep_writes_peer_rows_and_the_curves_draw_with_and_without_them(tmp_path, clip, tiny_checkpoint):
     from skipsr.video import write_video
 

@@ -11,6 +11,7 @@ import torch
 
 from media import pattern, write_raw
 from skipsr import degrade, diffusion, resize
+from skipsr.config import PipelineConfig
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.streaming import upscale_file
 from skipsr.predictor import MaskPredictor
@@ -85,14 +86,14 @@ def test_predicted_mask_and_timings():
 
 
 def test_streaming_overlap_covers_every_frame_once():
-    pipe = SkipSRPipeline(tiny_model(CFG), chunk_frames=4, overlap_frames=2)
+    pipe = SkipSRPipeline(tiny_model(CFG), config=PipelineConfig(chunk_frames=4, overlap_frames=2))
     lr, hr = lr_hr(t=11)
     whole = pipe(lr, tau=3, mask="oracle", hr=hr)
     assert whole.video.shape[0] == 11
     assert whole.skip.shape[0] == 11  # masks of the frames each window owns
     # windows [0,4) [2,6) [4,8) [6,10) [8,11): 4+4+4+4+3 frames of tokens processed
     assert whole.n_tokens == (4 * 4 + 3) * 4 * 6
-    pieces = list(pipe.run_stream([lr[:3], lr[3:7], lr[7:]], [hr[:5], hr[5:]], tau=3, mask="oracle"))
+    pieces = list(pipe.stream([lr[:3], lr[3:7], lr[7:]], [hr[:5], hr[5:]], tau=3, mask="oracle"))
     assert np.array_equal(np.concatenate(pieces), whole.video)  # chunking of the input does not matter
 
 
@@ -100,7 +101,7 @@ def test_tiling_matches_untiled_closely():
     model = tiny_model(CFG)
     lr, hr = lr_hr(t=2, h=128, w=192)
     whole = SkipSRPipeline(model)(lr, tau=0, mask="none")
-    tiled = SkipSRPipeline(model, tile_lr_px=24, tile_overlap_lr_px=8)(lr, tau=0, mask="none")
+    tiled = SkipSRPipeline(model, config=PipelineConfig(tile_lr_px=24, tile_overlap_lr_px=8))(lr, tau=0, mask="none")
     assert tiled.n_tokens > whole.n_tokens  # overlaps are computed twice
     mse = np.mean((tiled.video.astype(float) - whole.video.astype(float)) ** 2)
     assert 10 * np.log10(255**2 / mse) > 25
@@ -109,7 +110,7 @@ def test_tiling_matches_untiled_closely():
 def test_upscale_file_keeps_fps_audio_and_frame_count(tmp_path):
     lr, hr = lr_hr(t=7)
     src = write_raw(tmp_path / "lr.mp4", lr, fps=Fraction(30000, 1001), audio_s=0.3, codec_options={"crf": "0"})
-    res = upscale_file(SkipSRPipeline(tiny_model(CFG), chunk_frames=4), str(src), str(tmp_path / "out.mp4"),
+    res = upscale_file(SkipSRPipeline(tiny_model(CFG), config=PipelineConfig(chunk_frames=4)), str(src), str(tmp_path / "out.mp4"),
                        tau=0, mask="none")
     info = probe(tmp_path / "out.mp4")
     assert (info.frames, info.width, info.height, info.fps, info.has_audio) == (7, 96, 64, Fraction(30000, 1001), True)
@@ -120,6 +121,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_upscale_cli_json(tmp_path):
     lr, hr = lr_hr(t=3)
     src = write_raw(tmp_path / "lr.mp4", lr, codec_options={"crf": "0"})
@@ -172,6 +174,7 @@ def test_bench_command_reports_ratios():
     assert out["t_cli_transformer_noskip_s"] > 0 and out["t_cli_encode_skip_s"] >= 0
 
 
+@pytest.mark.slow
 def test_bench_takes_a_clip_at_a_height(tmp_path):
     clip = tmp_path / "hr.mp4"
     write_raw(clip, pattern(2, 180, 320))
@@ -183,6 +186,7 @@ def test_bench_takes_a_clip_at_a_height(tmp_path):
     assert "speedup_cli" not in out
 
 
+@pytest.mark.slow
 def test_bench_presets_time_the_conversion_and_every_preset(tmp_path):
     """`bench --presets`: the RGB to I420 conversion alone first, then each x264 preset's time, size and
     PSNR-Y; faster presets make bigger files at CRF 18 (ultrafast vs medium)."""
@@ -202,25 +206,26 @@ def test_bf16_autocast_runs_close_to_fp32():
     lr, _ = lr_hr(t=2)
     model = tiny_model(CFG)
     fp32 = SkipSRPipeline(model)(lr, tau=4, mask="none", steps=1)
-    bf16 = SkipSRPipeline(model, precision="bf16")(lr, tau=4, mask="none", steps=1)
-    from skipsr.metrics import psnr_y
+    bf16 = SkipSRPipeline(model, config=PipelineConfig(precision="bf16"))(lr, tau=4, mask="none", steps=1)
+    from skipsr.evaluation.metrics import psnr_y
 
     assert 30 < psnr_y(bf16.video, fp32.video) < 99  # rounded differently, and close
     with pytest.raises(ValueError, match="precision"):
-        SkipSRPipeline(model, precision="fp8")
+        PipelineConfig(precision="fp8")
 
 
-def test_windows_cover_the_video_as_run_stream_does():
-    from skipsr.pipeline import windows
+def test_windows_cover_the_video_as_a_stream_does():
+    from skipsr.stream import windows
 
     assert windows(20, 8, 2) == [(0, 8), (6, 8), (12, 8)]  # the last 2 frames are the third window's
     assert windows(23, 8, 2) == [(0, 8), (6, 8), (12, 8), (18, 5)]
     assert windows(5, 8, 2) == [(0, 5)] and windows(8, 8, 2) == [(0, 8)]
 
 
+@pytest.mark.slow
 def test_ray_engine_equals_the_local_stream_bit_for_bit(tmp_path, tiny_checkpoint):
     """Each window on a Ray actor (1 torch thread), cross-faded by the driver: the frames equal the
-    local run_stream's at the same thread count, and the command writes the same frame count."""
+    local stream's at the same thread count, and the command writes the same frame count."""
     from skipsr.ray_engine import ray_frames
 
     lr = pattern(21, 24, 32)
@@ -232,7 +237,7 @@ def test_ray_engine_equals_the_local_stream_bit_for_bit(tmp_path, tiny_checkpoin
         pipe = SkipSRPipeline.from_pretrained(str(tiny_checkpoint), load_predictor=False, chunk_frames=8)
         from skipsr.video import iter_chunks
 
-        local = np.concatenate(list(pipe.run_stream(iter_chunks(str(src), chunk_frames=5), None, 4.0, "none", 1, 3)))
+        local = np.concatenate(list(pipe.stream(iter_chunks(str(src), chunk_frames=5), None, 4.0, "none", 1, 3)))
     finally:
         torch.set_num_threads(threads)
     stats = {}
@@ -260,13 +265,13 @@ def test_window_trace_records_every_window_and_the_trend_finds_a_slope():
     recovers a known slope and scatter, and needs enough windows past the warm-up."""
     from analysis.memtrace import WindowTrace, trend
 
-    pipe = SkipSRPipeline(tiny_model(CFG), chunk_frames=4, overlap_frames=2)
+    pipe = SkipSRPipeline(tiny_model(CFG), config=PipelineConfig(chunk_frames=4, overlap_frames=2))
     lr, hr = lr_hr(t=11)
-    stats: dict = {}
     with WindowTrace(pipe) as tr:
-        frames = sum(len(f) for f in pipe.run_stream([lr], [hr], tau=3, mask="oracle", stats=stats))
+        stream = pipe.stream([lr], [hr], tau=3, mask="oracle")
+        frames = sum(len(f) for f in stream)
     assert frames == 11 and len(tr.windows) == 5  # windows [0,4) [2,6) [4,8) [6,10) [8,11)
-    assert sum(w["n_kept"] for w in tr.windows) == stats["n_kept"]
+    assert sum(w["n_kept"] for w in tr.windows) == stream.result().n_kept
     assert all(w["peak_mb"] >= w["rss_before_mb"] > 0 for w in tr.windows)
     assert "_run_tiled" not in vars(pipe)
 

@@ -1,13 +1,12 @@
 """The mask predictor: its self-detail prior, shapes, and the skip masks it gives."""
 
 import numpy as np
-import pytest
 import torch
 
 from media import pattern
 from skipsr import checkpoint, degrade, masks, resize
 from skipsr.model import ModelConfig
-from skipsr.predictor import MaskPredictor, PredictorConfig, neighbourhood_guard
+from skipsr.predictor import MaskPredictor, PredictorConfig
 
 
 def lr_and_scores(hr_u8: np.ndarray):
@@ -48,21 +47,3 @@ def test_predictor_prior_by_name_is_the_prior_alone():
     assert torch.equal(pred, prior)
 
 
-def test_the_neighbourhood_guard_keeps_a_low_token_among_detailed_ones():
-    """guard g: score -> (1 - g) score + g max3x3(score). A flat field is unchanged, an isolated dip
-    inside a detailed region is lifted above tau, a detailed token lifts its neighbours by half."""
-    y = torch.full((1, 5, 5), 2.0)
-    assert torch.equal(neighbourhood_guard(y, 0.5), y) and torch.equal(neighbourhood_guard(y * 0, 0.0), y * 0)
-    y[0, 2, 2] = 0.0  # a dip: skipped alone at log1p(tau) = 1, kept once guarded (0.5 * 2 = 1 is not < 1)
-    g = neighbourhood_guard(y, 0.5)
-    assert g[0, 2, 2] == 1.0 and torch.equal(g[0, 0], y[0, 0])
-    flat = torch.zeros(1, 5, 5)
-    flat[0, 2, 2] = 2.0  # a detailed token among flat ones: its 8 neighbours rise to half its score only
-    gf = neighbourhood_guard(flat, 0.5)[0]
-    assert float(gf[2, 2]) == 2.0 and float(gf[1, 1]) == 1.0 and float(gf[0, 0]) == 0.0
-    lr, _ = lr_and_scores(pattern(2, 96, 128, seed=3))
-    model = MaskPredictor().eval()
-    plain, guarded = model.skip_mask(lr, 3.0), model.skip_mask(lr, 3.0, guard=0.5)
-    assert not torch.any(guarded & ~plain) and guarded.sum() < plain.sum()  # it only ever keeps more
-    with pytest.raises(ValueError, match="guard"):
-        model.skip_mask(lr, 3.0, guard=1.5)

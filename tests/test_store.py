@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from media import pattern
-from skipsr import checkpoint, metrics, store
-from skipsr.store import KEY_COLUMNS, ResultsStore, run_key
+from skipsr import checkpoint
+from skipsr.evaluation import metrics, store
+from skipsr.evaluation.store import KEY_COLUMNS, ResultsStore, run_key
 from models import TINY as CFG
 from models import tiny_model
 
@@ -91,7 +92,7 @@ def test_the_fast_path_and_grain_are_part_of_a_runs_identity(tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     import pyarrow.parquet as pq
-    from skipsr.store import ResultsStore
+    from skipsr.evaluation.store import ResultsStore
     st = ResultsStore(sys.argv[1])
     st.append([{"clip_id": "early", "tau": 1.0}])
     real = pq.write_table
@@ -116,7 +117,7 @@ def test_writer_killed_mid_write_loses_nothing_earlier(tmp_path):
     assert df["clip_id"].tolist() == ["early"]
 
 
-WRITER = "import sys; from skipsr.store import ResultsStore\n" \
+WRITER = "import sys; from skipsr.evaluation.store import ResultsStore\n" \
          "for i in range(20): ResultsStore(sys.argv[1]).append([{'writer': sys.argv[2], 'i': i}])"
 
 
@@ -147,6 +148,7 @@ def sweep_cmd(d, results, engine="local"):
             "--checkpoint", str(d / "m.safetensors"), "--results", str(results)]
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_row_per_run_and_resumes(tiny_setup):
     results = tiny_setup / "results_local"
     res = subprocess.run(sweep_cmd(tiny_setup, results), capture_output=True, text=True, cwd=ROOT)
@@ -193,6 +195,7 @@ def test_ray_engine_gives_the_same_rows(tiny_setup):
         assert np.allclose(a[col].astype(float), b[col].astype(float), rtol=1e-5, equal_nan=True), col
 
 
+@pytest.mark.slow
 def test_plots_and_notebook_run_on_a_store(tiny_setup):
     from analysis import plots
 
@@ -231,6 +234,7 @@ def test_seam_error_sees_an_edge_the_composition_adds():
     assert metrics.seam_error(out, ref, torch.zeros_like(skip), 16) is None
 
 
+@pytest.mark.slow
 def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
     from analysis import plots
 
@@ -249,11 +253,12 @@ def test_sweep_over_several_models_keeps_each_at_its_default_steps(tiny_setup):
     assert len(plots.models_vs_tau(df, "vmaf").data) == 0  # not measured (--no-vmaf): an empty figure
 
 
+@pytest.mark.slow
 def test_bench_and_evaluate_write_rows_like_the_sweep(tiny_setup):
     """One record builder: the bench's and evaluate's rows have the sweep's columns, nulls explained."""
-    from skipsr import evaluate
+    from skipsr.evaluation import evaluate
     from skipsr.pipeline import SkipSRPipeline
-    from skipsr.valset import ValClip
+    from skipsr.evaluation.valset import ValClip
     from skipsr.video import read_video
 
     sweep = tiny_setup / "results_cols"

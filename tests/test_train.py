@@ -173,6 +173,7 @@ SMALL = ["--crop", "64", "--frames", "2", "--batch", "2"]
                                                           "--oracle", "fastpath", "--perceptual-weight", "0.1"]),
                                          ("predictor", ["--crop", "64", "--batch", "2", "--fastpath", "FASTPATH",
                                                         "--oracle", "fastpath"])])
+@pytest.mark.slow
 def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     make_data_folder(tmp_path / "data")
     if "FASTPATH" in extra:
@@ -264,7 +265,7 @@ def test_adversarial_step_composes_skipped_tokens_from_the_fast_path_with_a_perc
     """With b["fast"], HR detail under skipped tokens still changes no loss, but the fast path's
     output there does (it is what the perceptual term and D see); the perceptual term is reported."""
     need_weights()
-    from skipsr import perceptual
+    from skipsr.evaluation import perceptual
 
     b = tdata.add_fastpath(tiny_batch(), trained_fastpath(), "paper")
     keep, _ = draw_keep(b["scores"], np.random.default_rng(0), p_noskip=0.0, tau_max=6.0)

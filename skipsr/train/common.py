@@ -190,7 +190,8 @@ def perceptual_loss(weight: float, dev: torch.device):
     """The LPIPS-VGG module for a perceptual term of `weight` (None when 0); BadInput without the weights."""
     if weight <= 0:
         return None
-    from skipsr import cliutil, metrics, perceptual
+    from skipsr import cliutil
+    from skipsr.evaluation import metrics, perceptual
 
     reason = metrics.perceptual_reason()
     if reason:

@@ -16,7 +16,8 @@ import sys
 import numpy as np
 import torch
 
-from skipsr import cliutil, metrics
+from skipsr import cliutil
+from skipsr.evaluation import metrics
 from skipsr.fastpath import FastPath, FastPathConfig
 from skipsr.train import data as tdata
 from skipsr.train.common import EMA, Run, add_common_args, fit, perceptual_loss, setup

@@ -28,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 from skipsr import data as datamod
-from skipsr import patterns, resize
+from skipsr import resize
+from skipsr.evaluation import patterns
 from skipsr.video import probe, read_video
 
 PHOTO_CLIPS = (  # validation-split photos: the clip index files (clips/val/<id>_<k>.mp4)

@@ -17,7 +17,8 @@ import numpy as np
 import psutil
 import torch
 
-from skipsr import degrade, masks, metrics, resize, warp
+from skipsr import degrade, masks, resize
+from skipsr.evaluation import metrics, warp
 from skipsr.model import ModelConfig
 from skipsr.pipeline import SkipSRPipeline, SkipSRResult
 

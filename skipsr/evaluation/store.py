@@ -80,7 +80,7 @@ NULL_REASONS = {
 def explain_nulls(row: dict, reasons: dict[str, str] | None = None) -> str:
     """JSON {column: reason} for every None in the row. `reasons`: the caller's own, by column, with
     "*" for every other column it did not measure (checked after the reasons below that always hold)."""
-    from skipsr import metrics
+    from skipsr.evaluation import metrics
 
     perceptual = metrics.perceptual_reason()
     reasons = reasons or {}
@@ -134,8 +134,9 @@ def model_identity(card: dict, predictor_card: dict, fastpath_card: dict | None 
 
 def pipeline_fields(pipe) -> dict:
     """The `run_record` arguments that a SkipSRPipeline fixes: its cards, its grain and its scale."""
-    return {"card": pipe.card, "predictor_card": pipe.predictor_card,
-            "fastpath_card": pipe.fastpath_card if pipe.fastpath is not None else None, "grain": pipe.grain,
+    cards = pipe.cards
+    return {"card": cards.model.raw, "predictor_card": cards.predictor.raw,
+            "fastpath_card": cards.fastpath.raw if pipe.fastpath is not None else None, "grain": pipe.grain,
             "scale": pipe.cfg.scale}
 
 
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m skipsr.store", description="Maintain a results folder.")
+    ap = argparse.ArgumentParser(prog="python -m skipsr.evaluation.store", description="Maintain a results folder.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compact", help="merge the folder's shards into one (optionally only the newest rows)")
     c.add_argument("folder")

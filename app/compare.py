@@ -1,9 +1,9 @@
 """SkipSR vs no-skip on one clip, with everything the app shows (docs/design.md section 10).
 
-    python -m skipsr.compare --example bunny [--degradation realistic] [--frames 16] [--json]
+    python -m app.compare --example bunny [--degradation realistic] [--frames 16] [--json]
 
 `steps(...)` runs the no-skip and the skip pipeline on the same LR, seed and model by the speed
-protocol (`skipsr.speed`: warm-up, interleaved rounds, medians), writes every view as an mp4 (the
+protocol (`skipsr.evaluation.speed`: warm-up, interleaved rounds, medians), writes every view as an mp4 (the
 LR enlarged, bicubic, SkipSR, no-skip, the ground truth, the mask overlays, a split screen), scores
 the outputs (PSNR-Y on every frame, LPIPS and DISTS on sampled tiles, ColorVideoVDP JOD on a centre
 crop of the first frames: whole 720p frames take ~10 s and ~4 s each on a 2-core CPU) and records
@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipsr import cliutil, jod, masks, measure, metrics, resize, speed, store, views
+from skipsr import cliutil, masks, resize
+from skipsr.evaluation import jod, measure, metrics, speed, store
+from app import views
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import probe, read_video
 
-log = logging.getLogger("skipsr.compare")
+log = logging.getLogger("app.compare")
 
 MAX_FRAMES = 48  # caps of the app (the CLI has none)
 MAX_LR = (480, 270)  # the largest LR (landscape; a portrait input the other way round)
@@ -199,7 +201,7 @@ def steps(pipe: SkipSRPipeline, out_dir: str | Path, source: Source, *, tau: flo
     bd: dict[str, float] = {"encode_s": 0.0}
     out_dir = Path(out_dir)
     cmp = None
-    warm = min(source.lr.shape[0], pipe.chunk_frames, 4)
+    warm = min(source.lr.shape[0], pipe.config.chunk_frames, 4)
     for sp in speed.rounds(pipe, source.lr, tau=tau, mask=mask, steps=steps, seed=seed, hr=source.hr,
                            repeats=repeats, warmup_frames=warm):
         if cmp is None:
@@ -328,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from skipsr import checkpoint
-    from skipsr.data import EXAMPLES_DIR
+    from skipsr.examples import EXAMPLES_DIR
 
-    ap = argparse.ArgumentParser(prog="python -m skipsr.compare", description="Where the time of one app comparison "
+    ap = argparse.ArgumentParser(prog="python -m app.compare", description="Where the time of one app comparison "
                                  "goes: model compute (warm-up + interleaved rounds), encoding, metrics, store.")
     ap.add_argument("--example", default="bunny", help="an example clip name (examples/NAME.mp4)")
     ap.add_argument("--upload", help="an LR video instead of an example")

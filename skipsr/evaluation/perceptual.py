@@ -28,7 +28,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from skipsr import metric_weights
+from skipsr.evaluation import metric_weights
 
 LPIPS_NETS = ("alex", "vgg")
 # torchvision `features` slices whose outputs LPIPS reads (relu1..relu5 / relu1_2..relu5_3)
