@@ -6,9 +6,11 @@ A fresh venv with requirements.txt alone (what a Space installs), the repository
 and not ignored) copied into an empty folder, an empty HOME, `python space.py`. Then, as a first
 visitor: (a) the page must come up within `--page-s` of the start, (b) the default example (the
 first one, clean, at the defaults) must be answered through the `compare` API within `--answer-s`
-of the page being up, (c) that answer must carry JOD, LPIPS and DISTS for every output. Reported
-beside them: the install time and the app's peak resident memory (a CPU Space has 16 GB). Exit
-status 0 when all three hold.
+of the page being up, (c) that answer must carry JOD, LPIPS and DISTS for every output. Then 20
+concurrent clients ask for it (`app.load`) while the app precomputes the other examples in the
+background, as a Space does after its start. Reported beside them: the install time, the load test
+and the app's peak resident memory, which must stay under a CPU Space's 16 GB. Exit status 0 when
+all of it holds.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from app.load import rss_mb
+from app.load import load, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("jod", "lpips", "dists")
+SPACE_MEMORY_MB = 16 * 1024  # a CPU Space (cpu-basic): 2 vCPU, 16 GB
 
 
 def free_port() -> int:
@@ -118,6 +121,8 @@ def check(page_limit_s: float, answer_limit_s: float, log_path: Path | None = No
             answer_s, summary = first_answer(url, "bunny")
             out.update(answer_s=round(answer_s, 2), missing_metrics=missing_metrics(summary),
                        verdict=(summary.get("verdict") or {}).get("text"))
+            lt = load(url, 20, "bunny", 300.0, proc.pid)
+            out["load"] = {k: lt[k] for k in ("served", "refused", "failed", "alive_after", "max_served_s")}
             out.update(rss_mb(proc.pid))
     finally:
         proc.terminate()
@@ -131,7 +136,9 @@ def check(page_limit_s: float, answer_limit_s: float, log_path: Path | None = No
     out["page_ok"] = out.get("page_s") is not None and out["page_s"] <= page_limit_s
     out["answer_ok"] = out.get("answer_s") is not None and out["answer_s"] <= answer_limit_s
     out["metrics_ok"] = out.get("missing_metrics") == []
-    out["ok"] = out["page_ok"] and out["answer_ok"] and out["metrics_ok"]
+    lt = out.get("load", {})
+    out["load_ok"] = lt.get("failed") == 0 and bool(lt.get("alive_after")) and out.get("peak_rss_mb", 1e9) < SPACE_MEMORY_MB
+    out["ok"] = out["page_ok"] and out["answer_ok"] and out["metrics_ok"] and out["load_ok"]
     return out
 
 
@@ -149,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"page {out.get('page_s')} s (<= {args.page_s:g}: {out['page_ok']}), default answer "
               f"{out.get('answer_s')} s (<= {args.answer_s:g}: {out['answer_ok']}), JOD / LPIPS / DISTS present: "
-              f"{out['metrics_ok']} {out.get('missing_metrics') or ''}; install {out['install_s']} s, peak RSS "
-              f"{out.get('peak_rss_mb', 0):.0f} MB")
+              f"{out['metrics_ok']} {out.get('missing_metrics') or ''}; 20 clients {out.get('load')}; install "
+              f"{out['install_s']} s, peak RSS {out.get('peak_rss_mb', 0):.0f} MB (< {SPACE_MEMORY_MB} MB: {out['load_ok']})")
         if not out["ok"]:
             print(out["log_tail"], file=sys.stderr)
     return 0 if out["ok"] else 1

@@ -30,5 +30,5 @@ def test_space_works_on_first_visit():
     assert out["page_ok"], f"page after {out.get('page_s')} s:\n{out['log_tail']}"
     assert out["answer_ok"], f"default answer after {out.get('answer_s')} s:\n{out['log_tail']}"
     assert out["metrics_ok"], out.get("missing_metrics")
-    assert out["peak_rss_mb"] < 16 * 1024  # a CPU Space has 16 GB
+    assert out["load_ok"], (out.get("load"), out.get("peak_rss_mb"))  # 20 clients served, under a Space's 16 GB
     assert res.returncode == 0
