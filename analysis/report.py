@@ -29,14 +29,18 @@ RESULTS_MD = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:models begin (python -m analysis.report) -->", "<!-- results:models end -->"
 MODELS = {"adversarial": "skipsr_adversarial_cpu", "distilled": "skipsr_distilled_cpu", "multistep": "skipsr_cpu"}
-SOURCES = {"methods": ("results/methods.json",
-                       "python -m analysis.methods --models --no-speed --json > results/methods.json"),
-           "speed": ("results/speed-720p.json", "python -m analysis.methods --no-quality --json > results/speed-720p.json"),
+SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --models --peers span dat-light --no-speed "
+                                               "--json > results/methods.json"),
+           "speed": ("results/speed-720p.json", "python -m analysis.methods --no-quality --peers span dat-light --json "
+                                                "> results/speed-720p.json"),
            "bench-720p": ("results/bench-720p.json",
-                          "python -m analysis.bench --height 720 --frames 16 --json > results/bench-720p.json"),
+                          "python -m analysis.bench --model adversarial --height 720 --frames 16 --json "
+                          "> results/bench-720p.json"),
            "bench-1080p": ("results/bench-1080p.json",
-                           "python -m analysis.bench --height 1080 --frames 16 --json > results/bench-1080p.json"),
-           "memory": ("results/memory.json", "python -m analysis.bench --memory --json > results/memory.json")}
+                           "python -m analysis.bench --model adversarial --height 1080 --frames 16 --no-quality --json "
+                           "> results/bench-1080p.json"),
+           "memory": ("results/memory.json",
+                      "python -m analysis.bench --model adversarial --memory --json > results/memory.json")}
 DEGRADATION_NAMES = {"bicubic": "clean (bicubic x4)", "realistic": "realistic (blur, noise, H.264)"}
 STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode", "total")
 
@@ -80,7 +84,8 @@ def method_row(methods: dict | None, degradation: str, name: str) -> dict:
 
 
 def quality_cells(q: dict) -> str:
-    return f"{fmt(q.get('jod'), '.2f')} / {fmt(q.get('lpips'), '.3f')} / {fmt(q.get('dists'), '.3f')} / {fmt(q.get('psnr_y'), '.2f')}"
+    return " / ".join(fmt(q.get(k), spec) for k, spec in (("jod", ".2f"), ("lpips", ".3f"), ("dists", ".3f"),
+                                                         ("psnr_y", ".2f")))
 
 
 def model_rows(src: dict) -> list[list[str]]:
@@ -93,7 +98,8 @@ def model_rows(src: dict) -> list[list[str]]:
         check = rule_at(card) or {}
         summaries = card.get("validation", {}).get("summaries", {})
         run = f"predicted@{tau:g}" if tau > 0 else "noskip"
-        cells = [f"`{name}`", f"{tau:g}"] + [quality_cells(summaries.get(d, {}).get(run, {})) for d in ("bicubic", "realistic")]
+        cells = [f"`{name}`", f"{tau:g}"] + [quality_cells(summaries.get(d, {}).get(run, {}))
+                                             for d in ("bicubic", "realistic")]
         cells.append(" / ".join(fmt(check.get(d, {}).get("skip_ratio"), ".0%") for d in ("bicubic", "realistic")))
         worst = [w for w in (check.get(d, {}).get("max_jod_drop") for d in ("bicubic", "realistic")) if w is not None]
         cells.append(fmt(-max(worst) if worst else None, "+.3f"))
@@ -126,8 +132,9 @@ def model_table(src: dict) -> str:
         if src[key] is None:
             lines.append(missing(key))
     if src["methods"] is not None:
-        lines.append(f"Means over the {len(src['methods']['clips'])} validation clips ({src['methods']['frames']} frames "
-                     "each); JOD (ColorVideoVDP, 10 = indistinguishable from the ground truth) higher is better, LPIPS "
+        m = src["methods"]
+        lines.append(f"Means over the {len(m['clips'])} validation clips ({m['frames']} frames each); JOD "
+                     "(ColorVideoVDP, 10 = indistinguishable from the ground truth) higher is better, LPIPS "
                      "and DISTS lower. Our rows and their skip cost (the JOD the skip loses to the same model's no-skip "
                      f"output on the worst validation clip; rule v2 allows {jod.MAX_JOD_DROP:g}) come from the model "
                      "cards (`make evaluate`), the peers' from `results/methods.json`.")
@@ -172,7 +179,8 @@ def rule_section(name: str, card: dict) -> str:
         for d in rule["degradations"]:
             for clip, c in check[d]["clips"].items():
                 clip_rows.append([DEGRADATION_NAMES.get(d, d).split(" ")[0], clip, fmt(c["skip_ratio"], ".0%"),
-                                  fmt(-c["jod_drop"], "+.3f"), fmt(c["lpips_rise"], "+.4f"), fmt(c["dists_rise"], "+.4f"),
+                                  fmt(-c["jod_drop"], "+.3f"), fmt(c["lpips_rise"], "+.4f"),
+                                  fmt(c["dists_rise"], "+.4f"),
                                   fmt(-c["psnr_y_drop_db"], "+.2f"), fmt(c["warp_error_rise"], "+.3f")])
         parts += [f"Every clip at tau {card['default_tau']:g} (skip vs the same model's no-skip output):",
                   table(["input", "clip", "skipped", "JOD", "LPIPS", "DISTS", "PSNR-Y dB", "E*warp"], clip_rows)]

@@ -256,7 +256,8 @@ def main() -> None:
     cache.precompute(ans_mod.precompute_jobs(), ans_mod.drain, after=fetching)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-                max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, allowed_paths=[str(cache.ROOT), str(cache.SHIPPED), str(frames.RUNS)])
+                max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
+                allowed_paths=[str(cache.ROOT), str(cache.SHIPPED), str(frames.RUNS)])
 
 
 if __name__ == "__main__":
