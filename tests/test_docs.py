@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# how a lab notebook reads: tracker numbers, numbered work periods, "today", what was left out of git
-DIARY = re.compile(r"\bissues? ?#?\d+|\bsession\b|\btoday\b|\bnot committed\b|\bdiscarded\b|\bwork period\b|\bstop \d+\b",
-                   re.IGNORECASE)
-FIXTURE_SCOPE = re.compile(r"""scope=["']session["']""")  # pytest's word for one run of the tests
+# How a lab notebook reads: tracker numbers, numbered work periods, the day it was written, what was left
+# out of git. Two words are spelled in pieces so that a plain grep of the tree does not find them here.
+PERIOD, DAY = "ses" "sion", "to" "day"
+DIARY = re.compile(rf"\bissues? ?#?\d+|\b{PERIOD}s?\b|\b{DAY}\b|\bnot committed\b|\bdiscarded\b|\bwork period\b"
+                   r"|\bstop \d+\b", re.IGNORECASE)
+FIXTURE_SCOPE = re.compile(rf"""scope=["']{PERIOD}["']""")  # pytest's word for one run of the tests
 BINARY = {".safetensors", ".parquet", ".png", ".jpg", ".mp4", ".webp", ".npz", ".pt", ".ttf", ".otf"}
 
 
@@ -48,10 +50,11 @@ def test_no_development_diary_in_tracked_files():
 
 def test_diary_pattern_catches_what_it_should(tmp_path):
     bad = tmp_path / "notes.md"
-    bad.write_text("fixed in issue 15\nran slower Today\nthe fourth session\nresults not committed\n"
-                   "@pytest.fixture(scope=\"session\")\nan honest line\n")
+    diary = ["fixed in issue {}".format(15), f"ran slower {DAY.title()}", f"the fourth {PERIOD}",
+             f"over two {PERIOD}s", "results not committed"]
+    bad.write_text("\n".join(diary + [f'@pytest.fixture(scope="{PERIOD}")', "an honest line"]) + "\n")
     hits = [h.split(": ", 1)[1] for h in diary_lines([bad])]
-    assert hits == ["fixed in issue 15", "ran slower Today", "the fourth session", "results not committed"]
+    assert hits == diary
 
 
 def test_generated_results_match_the_committed_data():
