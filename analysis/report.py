@@ -4,13 +4,10 @@
     python -m analysis.report --check    # exit 1 when either differs from what the data gives (a test runs it)
 
 Sources, all in the repository: the shipped models' cards (`checkpoints/*.json`: validation numbers
-on the validation set, the default tau, rule v2's per-clip check), `results/methods.json` (the peers
-on the same clips, `python -m analysis.methods --models --no-speed --json`), `results/speed-720p.json`
-(seconds per 720p frame of every method in one run, `python -m analysis.methods --no-quality --json`),
-`results/bench-720p.json` and
-`results/bench-1080p.json` (`python -m analysis.bench --height H --json`: skip vs no-skip, whole
-path and per stage) and `results/memory.json` (`python -m analysis.bench --memory --json`). A source
-that is missing is named with the command that makes it, never filled in.
+on the validation set, the default tau, rule v2's per-clip check) and the JSON files of `SOURCES`,
+each with the command that makes it (`make results-json` runs them): the peers on the same clips,
+seconds per 720p frame of every method in one run, the whole path at 720p and 1080p (skip vs
+no-skip, per stage) and memory. A source that is missing is named with its command, never filled in.
 """
 
 from __future__ import annotations
@@ -23,12 +20,13 @@ from pathlib import Path
 from analysis import peers
 from skipsr import checkpoint
 from skipsr.evaluation import jod
+from skipsr.stream import STAGES as PIPELINE_STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_MD = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:models begin (python -m analysis.report) -->", "<!-- results:models end -->"
-MODELS = {"adversarial": "skipsr_adversarial_cpu", "distilled": "skipsr_distilled_cpu", "multistep": "skipsr_cpu"}
+MODELS = ("adversarial", "distilled", "multistep")  # shipped models (checkpoint.MODELS), in the tables' order
 SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --models --peers span dat-light --no-speed "
                                                "--json > results/methods.json"),
            "speed": ("results/speed-720p.json", "python -m analysis.methods --no-quality --peers span dat-light --json "
@@ -42,7 +40,7 @@ SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --mod
            "memory": ("results/memory.json",
                       "python -m analysis.bench --model adversarial --memory --json > results/memory.json")}
 DEGRADATION_NAMES = {"bicubic": "clean (bicubic x4)", "realistic": "realistic (blur, noise, H.264)"}
-STAGES = ("decode", "predictor", "transformer", "fastpath", "compose", "encode", "total")
+STAGES = (*PIPELINE_STAGES, "total")
 
 
 def fmt(v, spec: str) -> str:
@@ -63,8 +61,7 @@ def load_sources(root: Path = ROOT) -> dict:
     """{name: parsed JSON or None} for every results source, and the shipped cards under "cards"."""
     out = {name: (json.loads((root / path).read_text()) if (root / path).exists() else None)
            for name, (path, _) in SOURCES.items()}
-    out["cards"] = {name: checkpoint.read_card(root / "checkpoints" / f"{stem}.safetensors")
-                    for name, stem in MODELS.items()}
+    out["cards"] = {name: checkpoint.read_card(root / "checkpoints" / checkpoint.MODELS[name].name) for name in MODELS}
     return out
 
 
@@ -135,8 +132,8 @@ def model_table(src: dict) -> str:
         m = src["methods"]
         lines.append(f"Means over the {len(m['clips'])} validation clips ({m['frames']} frames each); JOD "
                      "(ColorVideoVDP, 10 = indistinguishable from the ground truth) higher is better, LPIPS "
-                     "and DISTS lower. Our rows and their skip cost (the JOD the skip loses to the same model's no-skip "
-                     f"output on the worst validation clip; rule v2 allows {jod.MAX_JOD_DROP:g}) come from the model "
+                     "and DISTS lower. Our rows and their skip cost (the JOD the skip loses to the same model's "
+                     f"no-skip output on the worst validation clip; rule v2 allows {jod.MAX_JOD_DROP:g}) come from the model "
                      "cards (`make evaluate`), the peers' from `results/methods.json`.")
     if src["speed"] is not None:
         sp = src["speed"]
@@ -233,8 +230,8 @@ def speed_section(src: dict) -> str:
 def memory_section(m: dict | None) -> str:
     if m is None:
         return missing("memory")
-    rows = [[label, str(r.get("frames", "-")), fmt(r.get("peak_rss_mb"), ".0f")]
-            for label, r in (("short", m["short"]), ("long", m["long"]))]
+    rows = [[clip, str(r.get("frames", "-")), fmt(r.get("peak_rss_mb"), ".0f")]
+            for clip, r in (("short", m["short"]), ("long", m["long"]))]
     return "\n\n".join([f"Peak RSS of the upscale command (720p output) in a fresh process: the long clip needs "
                         f"{m['rss_ratio']:.2f}x the short one's memory.",
                         table(["clip", "frames", "peak RSS (MB)"], rows)])

@@ -25,7 +25,7 @@ ANSWER_VERSION = 2  # what an answer holds (2: JOD and its verdict): a cached an
 
 
 @functools.cache
-def pipeline(name: str | None = APP_MODEL) -> SkipSRPipeline:
+def pipeline(name: str | None) -> SkipSRPipeline:
     """The pipeline of a shipped model (loaded once, when first asked for), with its companions and the card's
     defaults."""
     return SkipSRPipeline.from_pretrained(name)

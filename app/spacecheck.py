@@ -137,7 +137,8 @@ def check(page_limit_s: float, answer_limit_s: float, log_path: Path | None = No
     out["answer_ok"] = out.get("answer_s") is not None and out["answer_s"] <= answer_limit_s
     out["metrics_ok"] = out.get("missing_metrics") == []
     lt = out.get("load", {})
-    out["load_ok"] = lt.get("failed") == 0 and bool(lt.get("alive_after")) and out.get("peak_rss_mb", 1e9) < SPACE_MEMORY_MB
+    out["load_ok"] = (lt.get("failed") == 0 and bool(lt.get("alive_after"))
+                      and out.get("peak_rss_mb", 1e9) < SPACE_MEMORY_MB)
     out["ok"] = out["page_ok"] and out["answer_ok"] and out["metrics_ok"] and out["load_ok"]
     return out
 
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"page {out.get('page_s')} s (<= {args.page_s:g}: {out['page_ok']}), default answer "
               f"{out.get('answer_s')} s (<= {args.answer_s:g}: {out['answer_ok']}), JOD / LPIPS / DISTS present: "
               f"{out['metrics_ok']} {out.get('missing_metrics') or ''}; 20 clients {out.get('load')}; install "
-              f"{out['install_s']} s, peak RSS {out.get('peak_rss_mb', 0):.0f} MB (< {SPACE_MEMORY_MB} MB: {out['load_ok']})")
+              f"{out['install_s']} s, peak RSS {out.get('peak_rss_mb', 0):.0f} MB "
+              f"(< {SPACE_MEMORY_MB} MB: {out['load_ok']})")
         if not out["ok"]:
             print(out["log_tail"], file=sys.stderr)
     return 0 if out["ok"] else 1

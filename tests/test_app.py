@@ -21,6 +21,7 @@ import pytest
 
 from media import pattern, write_raw
 from app import browser
+from app.spacecheck import free_port
 from skipsr import checkpoint
 from skipsr.config import ModelCard
 from skipsr.evaluation import speed, store
@@ -30,12 +31,6 @@ OUTPUTS = ["speed", "lr", "bicubic", "hr", "skip", "noskip", "split", "slider", 
            "oracle_overlay", "agreement", "quality", "metrics", "timings", "frame", "summary"]  # the API's (no gr.State)
 SUMMARY_KEYS = ("skip_ratio", "ideal_speedup", "speedup_transformer", "speedup_e2e", "transformer_efficiency",
                 "model_compute_s", "wall_s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
