@@ -69,9 +69,10 @@ def upscaler(kind: str, runner) -> callable:
     return lambda lr: pipe(lr, tau=tau, mask="predicted" if tau > 0 else "none", steps=pipe.default_steps, seed=0).video
 
 
-def quality_table(runs: dict, clips, degradations, results: str | None, seed: int = 0) -> dict:
-    """{degradation: {row name: mean numbers over clips}}; with `results` every run is also a store row."""
-    out = {}
+def quality_table(runs: dict, clips, degradations, results: str | None, seed: int = 0) -> tuple[dict, dict]:
+    """({degradation: {row name: mean numbers over clips}}, {degradation: {clip id: {row name: numbers}}});
+    with `results` every run is also a store row."""
+    out, by_clip = {}, {}
     with tqdm(total=len(degradations) * len(clips) * len(runs), desc="quality", unit="run") as bar:
         for degradation in degradations:
             per_clip: list[dict[str, dict]] = []  # {row name: numbers} per clip
@@ -89,11 +90,13 @@ def quality_table(runs: dict, clips, degradations, results: str | None, seed: in
                     rows.append(record(name, kind, runner, c.id, c.path, clip, degradation, seed, numbers))
                     bar.update(1)
                 per_clip.append(numbers_of)
+                by_clip.setdefault(degradation, {})[c.id] = {
+                    name: {k: n.get(k) for k in QUALITY} for name, n in numbers_of.items()}
                 if results:
                     store.ResultsStore(results).append(rows)
             means = mean_rows(per_clip)
             out[degradation] = {name: {k: m.get(k) for k in QUALITY} for name, m in means.items()}
-    return out
+    return out, by_clip
 
 
 def record(name: str, kind: str, runner, clip_id: str, path: Path | None, clip, degradation: str, seed: int,
@@ -176,9 +179,9 @@ def _main(argv: list[str] | None) -> int:
     t0 = time.perf_counter()
     runs = method_runs(args.models, runnable, threads)
     clips = valset.validation_set(args.data, args.clips, args.frames)
+    quality, per_clip = ({}, {}) if args.no_quality else quality_table(runs, clips, args.degradations, args.results)
     result = {"clips": [c.id for c in clips], "frames": args.frames, "threads": threads,
-              "peers_skipped": skipped, **store.environment(),
-              "quality": {} if args.no_quality else quality_table(runs, clips, args.degradations, args.results),
+              "peers_skipped": skipped, **store.environment(), "quality": quality, "per_clip": per_clip,
               "s_per_frame_720p": {} if args.no_speed else speed_table(runs, speed_clip(args.data)),
               "command": "python -m analysis.methods " + " ".join(sys.argv[1:] if argv is None else argv)}
     result["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -59,6 +59,15 @@ def test_flicker_is_seen_in_time_not_in_a_frame(ref):
     assert jod.jod(f, ref, 24.0) < jod.jod(f[:1], ref[:1]) - 0.2
 
 
+def test_difference_map_is_zero_for_identical_clips_and_sits_where_the_change_is(ref):
+    assert float(np.abs(jod.jod_map(ref, ref, 24.0)).max()) < 1e-3
+    out = ref.copy()
+    out[:, :, 64:] = noise(ref[:, :, 64:], 12.0)  # the right half only
+    m = jod.jod_map(out, ref, 24.0)  # (T, H, W)
+    assert m.shape == ref.shape[:3]
+    assert m[:, :, 80:].mean() > 5 * m[:, :, :48].mean()
+
+
 def test_bad_input_says_what_is_wrong(ref):
     with pytest.raises(ValueError, match="differ in shape"):
         jod.jod(ref[:2], ref[:3])

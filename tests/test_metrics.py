@@ -72,6 +72,11 @@ def test_perceptual_metrics_order_distortions_and_share_features():
     assert again == pytest.approx(d_mild, abs=1e-7)
     vgg = perceptual.video_distances({"a": mild, "b": ref}, [("a", "b")], lpips_net="vgg")[("a", "b")]
     assert vgg["lpips"] > 0 and vgg["dists"] == pytest.approx(d_mild["dists"], abs=1e-6)  # DISTS is VGG either way
+    x, y = (torch.from_numpy(v).permute(0, 3, 1, 2).float() / 255 for v in (strong, ref))
+    net = perceptual.lpips_model("alex")
+    spatial = net.spatial(x, y)  # (T, H, W): its mean is close to the scalar LPIPS
+    assert spatial.shape == (2, 64, 96)
+    assert spatial.mean((1, 2)) == pytest.approx(net(x, y), rel=0.1)
 
 
 def test_missing_weights_give_null_with_the_command(tmp_path, monkeypatch):

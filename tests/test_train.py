@@ -19,6 +19,7 @@ from skipsr.train.common import EMA, Run
 from skipsr.train.predictor import predictor_loss
 from skipsr.train.adversarial import Discriminator, adversarial_step
 from skipsr.train.distill import distill_loss
+from skipsr.train.fidelity import charbonnier, fidelity_step
 from skipsr.train.sr import draw_keep, loss_on_batch
 
 CFG = ModelConfig(dim=32, heads=2, depth=2, stem_channels=8, window=(2, 4, 4))
@@ -172,7 +173,9 @@ SMALL = ["--crop", "64", "--frames", "2", "--batch", "2"]
                                          ("adversarial", [*SMALL, "--init", "multistep", "--fastpath", "FASTPATH",
                                                           "--oracle", "fastpath", "--perceptual-weight", "0.1"]),
                                          ("predictor", ["--crop", "64", "--batch", "2", "--fastpath", "FASTPATH",
-                                                        "--oracle", "fastpath"])])
+                                                        "--oracle", "fastpath"]),
+                                         ("fidelity", [*SMALL, "--init", "multistep", "--fastpath", "FASTPATH",
+                                                       "--patterns", "2", "--keep-every", "2"])])
 @pytest.mark.slow
 def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     make_data_folder(tmp_path / "data")
@@ -196,6 +199,9 @@ def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
         assert all(r["lpips_vgg"] > 0 for r in rows if "loss" in r)
     if "--oracle" in extra:
         assert card["oracle"] == "fastpath"
+    if "--keep-every" in extra:  # the snapshot of step 2 stays beside the latest weights
+        assert json.loads((tmp_path / "run" / "model-step2.json").read_text())["steps"] == 2
+        assert "pattern clips" in card["data"]
 
 
 def params(model) -> list[torch.Tensor]:
@@ -309,3 +315,37 @@ def test_discriminator_sees_only_kept_tokens():
     # ...while detail under kept tokens does change them (the test can fail)
     moved = dict(b, hr=torch.where(px, torch.rand_like(b["hr"]), b["hr"]))
     assert losses(b) != pytest.approx(losses(moved), rel=1e-3)
+
+
+def test_pattern_clips_use_training_seeds_only():
+    from skipsr.evaluation import patterns, valset
+
+    assert not set(patterns.TRAINING_SEEDS) & set(patterns.VALIDATION_SEEDS)
+    assert all(seed in patterns.VALIDATION_SEEDS for _, seed in valset.PATTERN_CLIPS)
+    clips = tdata.pattern_clips(len(patterns.KINDS), frames=2)
+    assert [c.shape for c in clips] == [(2, 256, 256, 3)] * len(patterns.KINDS)
+    assert all(c.std() > 10 for c in clips)  # every kind draws something
+    with pytest.raises(ValueError):
+        tdata.pattern_clips(len(patterns.TRAINING_SEEDS) + 1)
+
+
+def test_charbonnier_is_l1_away_from_zero_and_smooth_at_zero():
+    x = torch.tensor([0.5, -0.5])
+    assert abs(float(charbonnier(x)) - 0.5) < 1e-3
+    assert float(charbonnier(torch.zeros(4))) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fidelity_steps_reduce_the_loss_on_kept_tokens():
+    torch.manual_seed(0)
+    model = tiny_model(CFG, 0)
+    b = tiny_batch(3)
+    keep = b["scores"] >= 1.0
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(25):
+        out = fidelity_step(model, b, keep)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(float(out["l1"].detach()))
+    assert losses[-1] < 0.8 * losses[0]

@@ -67,6 +67,26 @@ def jod(out: np.ndarray, ref: np.ndarray, fps: float = 24.0, display: str = DISP
     return float(q)
 
 
+@functools.cache
+def _map_metric(display: str):
+    logging.getLogger("pycvvdp").setLevel(logging.WARNING)
+    import pycvvdp
+
+    return pycvvdp.cvvdp(display_name=display, device=torch.device("cpu"), quiet=True, heatmap="raw")
+
+
+def jod_map(out: np.ndarray, ref: np.ndarray, fps: float = 24.0, display: str = DISPLAY) -> np.ndarray:
+    """ColorVideoVDP's raw difference map of `out` against `ref`: (T, H, W) float, 0 = no visible
+    difference, larger = more visible (1 - the local JOD / 10). Same inputs as `jod`."""
+    if out.shape != ref.shape or out.ndim != 4:
+        raise ValueError(f"expected two (T, H, W, 3) videos of one shape, got {out.shape} and {ref.shape}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    test, reference = (torch.from_numpy(np.ascontiguousarray(v)) for v in (out, ref))
+    with torch.no_grad():
+        _, stats = _map_metric(display).predict(test, reference, dim_order="FHWC", frames_per_second=float(fps))
+    return stats["heatmap"][0, 0].float().numpy()  # (T, H, W)
+
+
 def sample(video: np.ndarray, frames: int = SAMPLE_FRAMES, crop: int = SAMPLE_CROP) -> np.ndarray:
     """(T, H, W, 3) -> (min(T, frames), min(H, crop), min(W, crop), 3): the first frames, centre-cropped."""
     t, h, w, _ = video.shape

@@ -8,6 +8,11 @@ function of (kind, seed); the fonts come from matplotlib (DejaVu, a registry pac
   stripes into moire.
 - "text": lines of text at several sizes and colours on a paper-like background.
 - "lines": thin lines (1-3 px) at random angles, a fine grid and concentric rings: wires, fences.
+- "weave": two or three crossed gratings multiplied (fabric, mesh, tiles), periods 6-20 HR pixels;
+  a training-only kind (the validation set has none of it), so the model does not learn only the
+  validation generators.
+
+Seeds: the validation set keeps VALIDATION_SEEDS; training draws from TRAINING_SEEDS (disjoint).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-KINDS = ("stripes", "text", "lines")
+KINDS = ("stripes", "text", "lines", "weave")
+VALIDATION_SEEDS = range(1000, 2000)
+TRAINING_SEEDS = range(0, 1000)
 SIZE = 640  # image side in pixels (the camera pre-scales its short side to 1.8-2.6 x 256)
 WORDS = ("the quick brown fox jumps over a lazy dog while seven wizards quietly box jackdaws near fjords "
          "SkipSR video super resolution 0123456789 pack my box with five dozen liquor jugs").split()
@@ -99,7 +106,23 @@ def lines(seed: int, size: int = SIZE) -> Image.Image:
     return im
 
 
-GENERATORS = {"stripes": stripes, "text": text, "lines": lines}
+def weave(seed: int, size: int = SIZE) -> Image.Image:
+    """Two or three crossed gratings multiplied, each its own angle and period, on a smooth colour."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    pattern = np.ones((size, size))
+    base_angle = rng.uniform(0, np.pi)
+    for k in range(int(rng.integers(2, 4))):
+        angle = base_angle + k * np.pi / 2 + rng.normal(0, 0.15)
+        period = rng.uniform(6.0, 20.0)
+        wave = 0.5 + 0.5 * np.sin(2 * np.pi * (np.cos(angle) * xx + np.sin(angle) * yy) / period)
+        pattern *= (wave > rng.uniform(0.3, 0.7)) * 0.7 + 0.3 if rng.random() < 0.5 else 0.4 + 0.6 * wave
+    lo, hi = _smooth_colour(rng, size), _smooth_colour(rng, size)
+    out = lo + (hi - lo) * pattern[..., None]
+    return Image.fromarray((out.clip(0, 1) * 255).round().astype(np.uint8))
+
+
+GENERATORS = {"stripes": stripes, "text": text, "lines": lines, "weave": weave}
 
 
 def pattern_image(kind: str, seed: int, size: int = SIZE) -> Image.Image:

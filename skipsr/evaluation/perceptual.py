@@ -79,6 +79,13 @@ class LPIPS(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.distance(self.features(x), self.features(y))
 
+    def spatial(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) pair -> (N, H, W) LPIPS map (each layer's term upsampled to the input size and
+        summed: its mean over pixels is close to `forward`)."""
+        size = x.shape[-2:]
+        terms = (head((a - b) ** 2) for head, a, b in zip(self.heads, self.features(x), self.features(y)))
+        return sum(nn.functional.interpolate(d, size=size, mode="bilinear", align_corners=False) for d in terms)[:, 0]
+
 
 class L2Pooling(nn.Module):
     """DISTS's anti-aliased pooling: sqrt(hanning-blur(x^2)), stride 2 (replaces VGG's max pooling)."""

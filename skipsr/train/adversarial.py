@@ -92,17 +92,8 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     regularise=False skips R1/R2 on this step (lazy regularisation: pass a gamma scaled by the interval).
     perceptual: an LPIPS module (VGG) for the perceptual term on the first `perceptual_frames` frames."""
     pt = gen.cfg.pt
-    tokens = TokenSet.from_keep(keep)
-    prep = gen.prepare(tokens)
-    px = gen.cfg.token_px
-    eps = torch.randn((tokens.n, 3 * pt, px, px), generator=noise_gen, device=b["lr"].device)
-    x0_hat = gen(b["lr"], eps, torch.ones(b["lr"].shape[0], device=eps.device), prep)  # (N, 3pt, 16, 16)
+    x0_hat, real, fake = one_step(gen, b, keep, noise_gen)
     hr, base = b["hr"], b["base"]  # (B, T, 3, H, W)
-    _, t, _, h, w = hr.shape
-    kpx = masks.mask_to_pixels(keep, t, h, w, px, pt).float()[:, :, None]  # (B, T, 1, H, W)
-    fill = b.get("fast", base)  # (B, T, 3, H, W): what skipped tokens show
-    real = (fill + (hr - fill) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
-    fake = (fill + (base - fill) * kpx + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
     base_f = base.flatten(0, 1)
     w = keep.repeat_interleave(pt, 1).flatten(0, 1).float()  # (B*T, Hg, Wg): logits of kept tokens
 
@@ -120,12 +111,38 @@ def adversarial_step(gen, disc, d_opt, b: dict, keep: torch.Tensor, adv_weight: 
     g_adv = masked_mean(F.softplus(-(disc(fake, base_f) - disc(real, base_f))), w)
     rec = ((x0_hat - sr.training_tokens(b, keep, pt)[1]) ** 2).mean()
     out = {"loss": rec + adv_weight * g_adv, "rec": rec, "g_adv": g_adv, "d_loss": d_loss, "r1": r1, "r2": r2}
-    if perceptual is not None and perceptual_weight > 0:
-        nf = min(perceptual_frames, t)
-        pick = lambda x: x.unflatten(0, (-1, t))[:, :nf].flatten(0, 1)  # noqa: E731  (B*nf, 3, H, W)
-        p = perceptual(pick(fake).clamp(0, 1), pick(hr.flatten(0, 1))).mean()
-        out["loss"] = out["loss"] + perceptual_weight * p
-        out["lpips_vgg"] = p
+    return add_perceptual(out, fake, hr, perceptual, perceptual_weight, perceptual_frames)
+
+
+def one_step(gen, b: dict, keep: torch.Tensor, noise_gen: torch.Generator | None = None):
+    """The one-step model's output on a batch with the keep mask (B, Tg, Hg, Wg) -> (x0_hat (N, 3pt, 16, 16)
+    of the kept tokens, real (BT, 3, H, W), fake (BT, 3, H, W)): the fake frame is what the pipeline shows
+    (skipped tokens from b["fast"], the fast path, or the bicubic base), the real one the HR with the
+    same fill on skipped tokens."""
+    pt, px = gen.cfg.pt, gen.cfg.token_px
+    tokens = TokenSet.from_keep(keep)
+    eps = torch.randn((tokens.n, 3 * pt, px, px), generator=noise_gen, device=b["lr"].device)
+    x0_hat = gen(b["lr"], eps, torch.ones(b["lr"].shape[0], device=eps.device), gen.prepare(tokens))
+    hr, base = b["hr"], b["base"]  # (B, T, 3, H, W)
+    _, t, _, h, w = hr.shape
+    kpx = masks.mask_to_pixels(keep, t, h, w, px, pt).float()[:, :, None]  # (B, T, 1, H, W)
+    fill = b.get("fast", base)  # (B, T, 3, H, W): what skipped tokens show
+    real = (fill + (hr - fill) * kpx).flatten(0, 1)  # HR detail only where tokens are kept
+    fake = (fill + (base - fill) * kpx + residual_frames(x0_hat, tokens, hr.shape, pt)).flatten(0, 1)
+    return x0_hat, real, fake
+
+
+def add_perceptual(out: dict, fake: torch.Tensor, hr: torch.Tensor, perceptual, weight: float, frames: int) -> dict:
+    """Add weight x LPIPS-VGG(fake, HR) on the first `frames` frames of each clip to out["loss"] (and log
+    it as out["lpips_vgg"]). fake: (BT, 3, H, W); hr: (B, T, 3, H, W). Returns out."""
+    if perceptual is None or weight <= 0:
+        return out
+    t = hr.shape[1]
+    nf = min(frames, t)
+    pick = lambda x: x.unflatten(0, (-1, t))[:, :nf].flatten(0, 1)  # noqa: E731  (B*nf, 3, H, W)
+    p = perceptual(pick(fake).clamp(0, 1), pick(hr.flatten(0, 1))).mean()
+    out["loss"] = out["loss"] + weight * p
+    out["lpips_vgg"] = p
     return out
 
 

@@ -125,6 +125,8 @@ def add_common_args(ap: argparse.ArgumentParser, run: str, steps: int, log_every
     ap.add_argument("--log-every", type=int, default=log_every)
     ap.add_argument("--val-every", type=int, default=val_every)
     ap.add_argument("--save-every", type=int, default=save_every)
+    ap.add_argument("--keep-every", type=int, metavar="N",
+                    help="also keep the exported weights of every N-th step as model-step<N>.safetensors (to select from)")
 
 
 def setup(args) -> np.random.Generator:
@@ -144,6 +146,9 @@ def export(run: Run, args, card: dict) -> None:
     card = {**card, "steps": run.step, "wall_time_s": round(run.elapsed_s()), "machine": machine(),
             "train_args": {k: v for k, v in vars(args).items() if k not in ("run", "data")}}
     checkpoint.save(run.ema.model, run.folder / "model.safetensors", card)
+    keep_every = getattr(args, "keep_every", None)
+    if keep_every and run.step % keep_every == 0:
+        checkpoint.save(run.ema.model, run.folder / f"model-step{run.step}.safetensors", card)
 
 
 def fit(run: Run, args, train_step: Callable[[], dict], validate: Callable[[], dict], card: Callable[[], dict],

@@ -1,7 +1,9 @@
 """Training samples: random (T, H, W) crops of HR clips, degraded on the fly.
 
 Sources (from `python -m skipsr.data fetch` + `clips`): the virtual-camera clips of the split and
-the real clips of the split. A sample is an HR crop plus its LR (clean bicubic or the seeded
+the real clips of the split; for training, optionally procedural pattern clips (`pattern_clips`:
+gratings near the LR's Nyquist, text, thin lines, weaves) rendered through the same virtual camera
+from the training seeds, which the validation seeds never meet. A sample is an HR crop plus its LR (clean bicubic or the seeded
 real-world chain, half each by default), the 8-bit bicubic base of the LR, and the oracle detail
 scores of its tokens. Everything is drawn from one `numpy` generator: a seed fixes the stream.
 """
@@ -54,9 +56,26 @@ def load_clips(root: str | Path | None, split: str, max_clips: int | None = None
     return clips
 
 
-def load_train_val(root: str | Path | None, max_clips: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The train and validation clips (FileNotFoundError, saying what to run, if there are none)."""
-    return load_clips(root, "train", max_clips), load_clips(root, "val", max_clips)
+def pattern_clips(n: int, frames: int = 16) -> list[np.ndarray]:
+    """n procedural clips (T, 256, 256, 3) uint8, the kinds in turn, seeds from patterns.TRAINING_SEEDS."""
+    from skipsr.camera import CameraConfig, make_clip
+    from skipsr.evaluation import patterns
+
+    if n > len(patterns.TRAINING_SEEDS):
+        raise ValueError(f"at most {len(patterns.TRAINING_SEEDS)} pattern clips, got {n}")
+    out = []
+    for i, seed in enumerate(patterns.TRAINING_SEEDS[:n]):
+        kind = patterns.KINDS[i % len(patterns.KINDS)]
+        out.append(resize.to_uint8(make_clip(patterns.pattern_image(kind, seed), CameraConfig(frames=frames), seed)))
+    log.info("rendered %d pattern clips (%s)", n, ", ".join(patterns.KINDS))
+    return out
+
+
+def load_train_val(root: str | Path | None, max_clips: int | None = None,
+                   patterns: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The train clips (plus `patterns` pattern clips) and the validation clips (FileNotFoundError,
+    saying what to run, if there are none)."""
+    return load_clips(root, "train", max_clips) + pattern_clips(patterns), load_clips(root, "val", max_clips)
 
 
 @dataclass

@@ -42,6 +42,8 @@ def add_clip_args(ap: argparse.ArgumentParser, batch: int, frames: int, crop: in
     ap.add_argument("--warmup", type=int, default=warmup)
     ap.add_argument("--p-noskip", type=float, default=0.25, help="share of clips trained without skipping")
     ap.add_argument("--tau-max", type=float, default=12.0, help="per clip tau is drawn in [0.5, tau-max]")
+    ap.add_argument("--patterns", type=int, default=0, metavar="N",
+                    help="add N procedural pattern clips to the training clips (train.data.pattern_clips)")
 
 
 def load_inputs(args, dev: torch.device, *refs: str):
@@ -49,7 +51,7 @@ def load_inputs(args, dev: torch.device, *refs: str):
     train clips and the fixed validation batch (8 crops, seed 1234). FileNotFoundError (saying what to
     run) when a checkpoint or the data is missing."""
     models = [checkpoint.load(checkpoint.resolve(r), dev) for r in refs]
-    train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips)
+    train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips, args.patterns)
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
     val = tdata.stack(tdata.batch(val_clips, 8, scfg, np.random.default_rng(1234)))
     return models, train_clips, {k: v.to(dev) for k, v in val.items()}

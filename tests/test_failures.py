@@ -1,0 +1,37 @@
+"""analysis.failures: the per-clip gaps to a peer and the per-token helpers (the reruns are slow: the
+command itself is run by hand, docs/model.md says how)."""
+
+import numpy as np
+import pytest
+
+from analysis import failures
+from skipsr.cliutil import BadInput
+
+
+def numbers(jod, lpips=0.2, dists=0.2):
+    return {"jod": jod, "lpips": lpips, "dists": dists, "psnr_y": 30.0}
+
+
+def test_per_clip_sorts_by_the_jod_gap_and_names_the_content():
+    methods = {"per_clip": {"bicubic": {
+        "pattern-stripes-1001": {"distilled no-skip": numbers(5.0), "distilled @tau 2": numbers(5.1),
+                                 "span": numbers(7.0, 0.1, 0.1)},
+        "mate-backgrounds__Aqua_0": {"distilled @tau 2": numbers(8.0), "span": numbers(7.9)}}}}
+    rows = failures.per_clip(methods, "distilled", "span")["bicubic"]
+    assert [r["clip"] for r in rows] == ["pattern-stripes-1001", "mate-backgrounds__Aqua_0"]
+    assert rows[0]["jod_gap"] == pytest.approx(1.9) and rows[1]["jod_gap"] == pytest.approx(-0.1)
+    assert rows[0]["lpips_gap"] == pytest.approx(0.1) and rows[0]["content"].startswith("periodic stripes")
+    with pytest.raises(BadInput, match="--models adversarial"):
+        failures.per_clip(methods, "adversarial", "span")
+    with pytest.raises(BadInput, match="per-clip"):
+        failures.per_clip({"quality": {}}, "distilled", "span")
+
+
+def test_token_mean_and_the_worst_window():
+    maps = np.zeros((1, 64, 64))
+    maps[0, 32:48, 16:32] = 1.0  # one token
+    tokens = failures.token_mean(maps, 16)
+    assert tokens.shape == (1, 4, 4) and tokens[0, 2, 1] == 1.0 and tokens.sum() == 1.0
+    crop = failures.worst_window(tokens[0], 16, 32)
+    window = crop(maps[0][..., None])  # (32, 32, 1) around the token where the map is highest
+    assert window.shape == (32, 32, 1) and window.sum() == 16 * 16
