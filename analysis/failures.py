@@ -80,6 +80,18 @@ def per_clip(methods: dict, model: str, peer: str) -> dict:
     return out
 
 
+def merge_methods(paths: list[Path]) -> dict:
+    """The per-clip rows of several analysis.methods files as one {"per_clip": ...} (later rows join)."""
+    merged: dict = {"per_clip": {}}
+    for path in paths:
+        if not path.exists():
+            raise cliutil.BadInput(f"no {path}: run `python -m analysis.methods --json > {path}` first")
+        for degradation, clips in json.loads(path.read_text()).get("per_clip", {}).items():
+            for clip_id, rows in clips.items():
+                merged["per_clip"].setdefault(degradation, {}).setdefault(clip_id, {}).update(rows)
+    return merged
+
+
 def token_mean(maps: np.ndarray, px: int) -> np.ndarray:
     """(T, H, W) -> (T, H/px, W/px): the mean over each token's pixels."""
     t, h, w = maps.shape
@@ -194,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="python -m analysis.failures", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--methods", default="results/methods.json", help="the JSON of analysis.methods (with per_clip)")
+    ap.add_argument("--methods", nargs="+", default=["results/methods.json"],
+                    help="JSONs of analysis.methods (with per_clip); the rows of later files join those of earlier ones")
     ap.add_argument("--model", default="distilled", help="our model (a row of the methods file, loaded by name)")
     ap.add_argument("--peer", default="span", help="the peer to compare with")
     ap.add_argument("--pictures", type=int, default=4, help="clips with the widest clean gap to picture (+1 realistic)")
@@ -203,10 +216,7 @@ def _main(argv: list[str] | None) -> int:
     cliutil.add_data(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    methods_path = Path(args.methods)
-    if not methods_path.exists():
-        raise cliutil.BadInput(f"no {methods_path}: run `python -m analysis.methods --json > {methods_path}` first")
-    table = per_clip(json.loads(methods_path.read_text()), args.model, args.peer)
+    table = per_clip(merge_methods([Path(p) for p in args.methods]), args.model, args.peer)
     picks = [("bicubic", r["clip"]) for r in table.get("bicubic", [])[: args.pictures]]
     picks += [("realistic", r["clip"]) for r in table.get("realistic", [])[:1]]
     clips = {c.id: c for c in valset.validation_set(args.data)}
@@ -219,7 +229,7 @@ def _main(argv: list[str] | None) -> int:
         log.warning("per-token maps: %s (%s)", clip_id, degradation)
         pictures.append({"clip": clip_id, "degradation": degradation,
                          **analyse_clip(clips[clip_id], degradation, pipe, peer_fn, lpips_net, out / "img" / "failures", label)})
-    result = {"model": args.model, "peer": args.peer, "peer_label": label, "methods": str(methods_path),
+    result = {"model": args.model, "peer": args.peer, "peer_label": label, "methods": ", ".join(args.methods),
               "per_clip": table, "pictures": pictures,
               "command": "python -m analysis.failures " + " ".join(sys.argv[1:] if argv is None else argv)}
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

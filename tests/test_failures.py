@@ -1,6 +1,8 @@
 """analysis.failures: the per-clip gaps to a peer and the per-token helpers (the reruns are slow: the
 command itself is run by hand, docs/model.md says how)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,15 @@ def test_token_mean_and_the_worst_window():
     crop = failures.worst_window(tokens[0], 16, 32)
     window = crop(maps[0][..., None])  # (32, 32, 1) around the token where the map is highest
     assert window.shape == (32, 32, 1) and window.sum() == 16 * 16
+
+
+def test_methods_files_merge_per_clip(tmp_path):
+    a = {"per_clip": {"bicubic": {"c1": {"span": numbers(7.0)}}}}
+    b = {"per_clip": {"bicubic": {"c1": {"new @tau 2": numbers(7.2)}}}}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    merged = failures.merge_methods([tmp_path / "a.json", tmp_path / "b.json"])
+    rows = failures.per_clip(merged, "new", "span")["bicubic"]
+    assert rows[0]["jod_gap"] == pytest.approx(-0.2)
+    with pytest.raises(BadInput, match="no "):
+        failures.merge_methods([tmp_path / "missing.json"])

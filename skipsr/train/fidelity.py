@@ -25,6 +25,7 @@ import sys
 import torch
 
 from skipsr import cliutil, masks
+from skipsr.model import grow_depth
 from skipsr.train import sr
 from skipsr.train.adversarial import add_perceptual, one_step
 from skipsr.train.common import EMA, Run, add_common_args, fit, perceptual_loss, setup
@@ -62,6 +63,8 @@ def _main(argv: list[str] | None) -> int:
                     help="skip by the paper's detail score or by the HR's error against the fast path")
     ap.add_argument("--perceptual-weight", type=float, default=0.0, help="LPIPS-VGG weight on the composed frames")
     ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")
+    ap.add_argument("--grow-depth", type=int, metavar="N",
+                    help="start from --init grown to N blocks (model.grow_depth: the new blocks start as the identity)")
     ap.add_argument("--ema", type=float, default=0.995, help="EMA decay of the exported weights")
     args = ap.parse_args(argv)
     rng = setup(args)
@@ -71,6 +74,8 @@ def _main(argv: list[str] | None) -> int:
     perceptual = perceptual_loss(args.perceptual_weight, dev)
     [(gen, icard), *fp], train_clips, val = sr.load_inputs(args, dev, args.init, *([args.fastpath] if args.fastpath else []))
     fastpath, fcard = fp[0] if fp else (None, {})
+    if args.grow_depth:
+        gen = grow_depth(gen, args.grow_depth)
     if fastpath is not None:
         fastpath.requires_grad_(False).eval()
     opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.9, 0.99))
@@ -83,8 +88,10 @@ def _main(argv: list[str] | None) -> int:
             return None
         return fidelity_step(gen, *drawn, perceptual, args.perceptual_weight, args.perceptual_frames)
 
-    card = lambda: {"id": f"skipsr-fidelity-{gen.cfg.dim}d-step{run.step}",  # noqa: E731
+    depth = f"-{gen.cfg.depth}L" if args.grow_depth else ""
+    card = lambda: {"id": f"skipsr-fidelity-{gen.cfg.dim}d{depth}-step{run.step}",  # noqa: E731
                     "stage": (f"one-step, fidelity fine-tune (Charbonnier) of {icard.get('id')}"
+                              + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
                               + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
                               + (f", skipped tokens from the fast path {fcard.get('id')}" if fastpath else "")),
                     "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"),
