@@ -15,11 +15,11 @@ GRAIN := 0
 GRAIN_MOTION := static
 PEERS := bicubic span realesrgan animevideov3 dat-light basicvsr
 # the peers of the README's table (bicubic comes from the model cards)
-TABLE_PEERS := span dat-light
+TABLE_PEERS := span dat-light basicvsr realesrgan
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup metric-weights browser peers demo test test-fast data train train-multistep train-predictor train-distilled \
-	train-fastpath train-adversarial evaluate results results-json docs space-check clean
+	train-fastpath train-adversarial train-fidelity evaluate results results-json docs space-check clean
 
 $(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -113,6 +113,18 @@ train-adversarial: data
 	  --steps 600 --threads 2
 	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
 
+# A long fidelity fine-tune of `distilled` (Charbonnier, pattern clips; docs/training.md), resumable: rerun to
+# continue; then the snapshots ranked by JOD and DISTS on the validation set.
+FIDELITY_ARGS := --init distilled --patterns 60 --fastpath checkpoints/fastpath_cpu.safetensors --tau-max 4 --batch 8 --lr 3e-4 \
+	--steps 6000 --save-every 200 --keep-every 1000 --val-every 500 --log-every 50
+# The run's state is committed in $(FIDELITY_STATE) as it goes, so another machine continues it; empty starts over.
+FIDELITY_STATE ?= training-state/fidelity
+train-fidelity: data
+	@if [ -n "$(FIDELITY_STATE)" ] && [ -f $(FIDELITY_STATE)/state.pt ] && [ ! -f runs/fidelity/state.pt ]; then \
+	  mkdir -p runs/fidelity && cp $(FIDELITY_STATE)/state.pt runs/fidelity/ && echo "continuing the committed run"; fi
+	$(PY) -m skipsr.train.fidelity --run runs/fidelity $(FIDELITY_ARGS)
+	$(PY) -m analysis.select runs/fidelity/model-step*.safetensors --baseline distilled adversarial --json > runs/fidelity/select.json
+
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
 	mkdir -p runs
@@ -130,7 +142,7 @@ results: setup metric-weights peers
 # validation set, seconds per 720p frame of every method in one run, the whole path at 720p and 1080p, and
 # memory (each a command of its own, timings on a quiet machine; then `make docs`).
 results-json: setup metric-weights peers
-	$(PY) -m analysis.methods --models --peers $(TABLE_PEERS) --no-speed --json > results/methods.json
+	$(PY) -m analysis.methods --models adversarial distilled --peers $(TABLE_PEERS) --no-speed --json > results/methods.json
 	$(PY) -m analysis.methods --no-quality --peers $(TABLE_PEERS) --json > results/speed-720p.json
 	$(PY) -m analysis.bench --model adversarial --height 720 --frames 16 --json > results/bench-720p.json
 	$(PY) -m analysis.bench --model adversarial --height 1080 --frames 16 --no-quality --json > results/bench-1080p.json

@@ -27,9 +27,10 @@ RESULTS_MD = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:models begin (python -m analysis.report) -->", "<!-- results:models end -->"
 MODELS = ("adversarial", "distilled", "multistep")  # shipped models (checkpoint.MODELS), in the tables' order
-SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --models --peers span dat-light --no-speed "
-                                               "--json > results/methods.json"),
-           "speed": ("results/speed-720p.json", "python -m analysis.methods --no-quality --peers span dat-light --json "
+TABLE_PEERS = "span dat-light basicvsr realesrgan"  # the peers of the README's table (the Makefile's TABLE_PEERS)
+SOURCES = {"methods": ("results/methods.json", "python -m analysis.methods --models adversarial distilled "
+                                               f"--peers {TABLE_PEERS} --no-speed --json > results/methods.json"),
+           "speed": ("results/speed-720p.json", f"python -m analysis.methods --no-quality --peers {TABLE_PEERS} --json "
                                                 "> results/speed-720p.json"),
            "bench-720p": ("results/bench-720p.json",
                           "python -m analysis.bench --model adversarial --height 720 --frames 16 --json "

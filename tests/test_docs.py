@@ -63,6 +63,14 @@ def test_generated_results_match_the_committed_data():
     assert res.returncode == 0, res.stderr
 
 
+def test_failure_analysis_matches_its_numbers_and_its_pictures_exist():
+    res = subprocess.run([sys.executable, "-m", "analysis.failures", "--check"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    pictures = re.findall(r"\]\((img/failures/[^)]+\.png)\)", (ROOT / "docs" / "model.md").read_text())
+    assert pictures and all((ROOT / "docs" / p).is_file() for p in pictures)
+
+
 def test_readme_is_short_and_starts_with_the_two_commands():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 300

@@ -49,3 +49,15 @@ def test_methods_files_merge_per_clip(tmp_path):
     assert rows[0]["jod_gap"] == pytest.approx(-0.2)
     with pytest.raises(BadInput, match="no "):
         failures.merge_methods([tmp_path / "missing.json"])
+
+
+def test_capacity_probe_memorises_its_crops(capsys):
+    """analysis.capacity on two tiny crops: the copy trained on them gets closer to them than before."""
+    from analysis import capacity, peers
+
+    reason = peers.missing_reason("span")
+    if reason:
+        pytest.skip(reason)
+    assert capacity.main(["--crops", "2", "--crop", "64", "--frames", "1", "--steps", "30", "--lr", "1e-3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["psnr_memorised"] > out["psnr_model"] and out["psnr_peer"] > out["psnr_bicubic"]
