@@ -116,14 +116,15 @@ train-adversarial: data
 # A long fidelity fine-tune of `distilled` (Charbonnier, pattern clips; docs/training.md), resumable: rerun to
 # continue; then the snapshots ranked by JOD and DISTS on the validation set.
 FIDELITY_ARGS := --init distilled --patterns 60 --fastpath checkpoints/fastpath_cpu.safetensors --tau-max 4 --batch 8 --lr 3e-4 \
-	--steps 6000 --save-every 200 --keep-every 1000 --val-every 500 --log-every 50
+	--steps 12000 --save-every 200 --keep-every 2000 --val-every 500 --log-every 50
 # The run's state is committed in $(FIDELITY_STATE) as it goes, so another machine continues it; empty starts over.
 FIDELITY_STATE ?= training-state/fidelity
 train-fidelity: data
 	@if [ -n "$(FIDELITY_STATE)" ] && [ -f $(FIDELITY_STATE)/state.pt ] && [ ! -f runs/fidelity/state.pt ]; then \
 	  mkdir -p runs/fidelity && cp $(FIDELITY_STATE)/state.pt runs/fidelity/ && echo "continuing the committed run"; fi
 	$(PY) -m skipsr.train.fidelity --run runs/fidelity $(FIDELITY_ARGS)
-	$(PY) -m analysis.select runs/fidelity/model-step*.safetensors --baseline distilled adversarial --json > runs/fidelity/select.json
+	$(PY) -m analysis.select $$(ls runs/fidelity/model-step*.safetensors 2>/dev/null) runs/fidelity/model.safetensors \
+	  --baseline distilled adversarial --json > runs/fidelity/select.json
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights

@@ -146,20 +146,9 @@ def add_perceptual(out: dict, fake: torch.Tensor, hr: torch.Tensor, perceptual, 
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    return cliutil.guard(lambda: _main(argv))
-
-
-def _main(argv: list[str] | None) -> int:
-    ap = argparse.ArgumentParser(prog="skipsr train adversarial", description=__doc__.split("\n\n")[0])
-    add_common_args(ap, run="runs/adversarial", steps=300, log_every=10, val_every=100, save_every=50)
+def add_one_step_args(ap: argparse.ArgumentParser) -> None:
+    """The options of a stage that fine-tunes a one-step model with skipping (this one, train.fidelity)."""
     ap.add_argument("--init", default="distilled", help="one-step checkpoint to start from (name or path)")
-    sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=2e-5, warmup=20)  # --lr: the generator's
-    ap.add_argument("--d-lr", type=float, default=2e-4)
-    ap.add_argument("--d-channels", type=int, default=16)
-    ap.add_argument("--adv-weight", type=float, default=0.002, help="GAN weight next to the MSE (0.01 painted texture)")
-    ap.add_argument("--gamma", type=float, default=0.1, help="R1/R2 weight")
-    ap.add_argument("--reg-every", type=int, default=4, help="lazy R1/R2: every N steps, weight x N")
     ap.add_argument("--fastpath", metavar="NAME|PATH", help="fast-path checkpoint: what skipped tokens show "
                     "(default: bicubic, the paper's choice)")
     ap.add_argument("--oracle", choices=masks.ORACLES, default="paper",
@@ -168,20 +157,42 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")
     ap.add_argument("--grow-depth", type=int, metavar="N",
                     help="start from --init grown to N blocks (model.grow_depth: the new blocks start as the identity)")
-    args = ap.parse_args(argv)
-    rng = setup(args)
-    dev = torch.device(args.device)
+
+
+def load_one_step(args, dev: torch.device):
+    """What a one-step fine-tune starts from (options of add_one_step_args): (generator, its card, the
+    frozen fast path or None, its card, training clips, validation batch, the LPIPS-VGG module or None)."""
     if args.oracle == "fastpath" and not args.fastpath:
         raise cliutil.BadInput("--oracle fastpath needs --fastpath")
     perceptual = perceptual_loss(args.perceptual_weight, dev)
-    inputs = sr.load_inputs(args, dev, args.init, *([args.fastpath] if args.fastpath else []))
-    [(gen, icard), *fp], train_clips, val = inputs
+    [(gen, icard), *fp], train_clips, val = sr.load_inputs(args, dev, args.init, *([args.fastpath] if args.fastpath else []))
     fastpath, fcard = fp[0] if fp else (None, {})
     if args.grow_depth:
         gen = grow_depth(gen, args.grow_depth)
     if fastpath is not None:
         fastpath.requires_grad_(False).eval()
         val = tdata.add_fastpath(val, fastpath, args.oracle, gen.cfg.token_px, gen.cfg.pt)
+    return gen, icard, fastpath, fcard, train_clips, val, perceptual
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cliutil.guard(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(prog="skipsr train adversarial", description=__doc__.split("\n\n")[0])
+    add_common_args(ap, run="runs/adversarial", steps=300, log_every=10, val_every=100, save_every=50)
+    sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=2e-5, warmup=20)  # --lr: the generator's
+    ap.add_argument("--d-lr", type=float, default=2e-4)
+    ap.add_argument("--d-channels", type=int, default=16)
+    ap.add_argument("--adv-weight", type=float, default=0.002, help="GAN weight next to the MSE (0.01 painted texture)")
+    ap.add_argument("--gamma", type=float, default=0.1, help="R1/R2 weight")
+    ap.add_argument("--reg-every", type=int, default=4, help="lazy R1/R2: every N steps, weight x N")
+    add_one_step_args(ap)
+    args = ap.parse_args(argv)
+    rng = setup(args)
+    dev = torch.device(args.device)
+    gen, icard, fastpath, fcard, train_clips, val, perceptual = load_one_step(args, dev)
     disc = Discriminator(args.d_channels).to(dev)
     d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.0, 0.99))
     opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.0, 0.99))

@@ -24,11 +24,10 @@ import sys
 
 import torch
 
-from skipsr import cliutil, masks
-from skipsr.model import grow_depth
+from skipsr import cliutil
 from skipsr.train import sr
-from skipsr.train.adversarial import add_perceptual, one_step
-from skipsr.train.common import EMA, Run, add_common_args, fit, perceptual_loss, setup
+from skipsr.train.adversarial import add_one_step_args, add_perceptual, load_one_step, one_step
+from skipsr.train.common import EMA, Run, add_common_args, fit, setup
 
 log = logging.getLogger("skipsr.train.fidelity")
 
@@ -55,29 +54,13 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="skipsr train fidelity", description=__doc__.split("\n\n")[0])
     add_common_args(ap, run="runs/fidelity", steps=20000, log_every=20, val_every=500, save_every=100)
-    ap.add_argument("--init", default="distilled", help="one-step checkpoint to start from (name or path)")
     sr.add_clip_args(ap, batch=4, frames=4, crop=128, lr=1e-4, warmup=100)
-    ap.add_argument("--fastpath", metavar="NAME|PATH", help="fast-path checkpoint: what skipped tokens show "
-                    "(default: bicubic)")
-    ap.add_argument("--oracle", choices=masks.ORACLES, default="paper",
-                    help="skip by the paper's detail score or by the HR's error against the fast path")
-    ap.add_argument("--perceptual-weight", type=float, default=0.0, help="LPIPS-VGG weight on the composed frames")
-    ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")
-    ap.add_argument("--grow-depth", type=int, metavar="N",
-                    help="start from --init grown to N blocks (model.grow_depth: the new blocks start as the identity)")
+    add_one_step_args(ap)
     ap.add_argument("--ema", type=float, default=0.995, help="EMA decay of the exported weights")
     args = ap.parse_args(argv)
     rng = setup(args)
     dev = torch.device(args.device)
-    if args.oracle == "fastpath" and not args.fastpath:
-        raise cliutil.BadInput("--oracle fastpath needs --fastpath")
-    perceptual = perceptual_loss(args.perceptual_weight, dev)
-    [(gen, icard), *fp], train_clips, val = sr.load_inputs(args, dev, args.init, *([args.fastpath] if args.fastpath else []))
-    fastpath, fcard = fp[0] if fp else (None, {})
-    if args.grow_depth:
-        gen = grow_depth(gen, args.grow_depth)
-    if fastpath is not None:
-        fastpath.requires_grad_(False).eval()
+    gen, icard, fastpath, fcard, train_clips, val, perceptual = load_one_step(args, dev)
     opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.9, 0.99))
     run = Run(args.run, gen, EMA(gen, decay=args.ema), opt, rng)
     run.resume()
