@@ -24,9 +24,8 @@ import torch
 
 from analysis import peers
 from skipsr import checkpoint, cliutil, resize
-from skipsr.tokens import TokenSet
 from skipsr.train import data as tdata
-from skipsr.train.adversarial import residual_frames
+from skipsr.train.adversarial import one_step
 from skipsr.train.fidelity import charbonnier
 
 log = logging.getLogger("analysis.capacity")
@@ -40,11 +39,8 @@ def psnr(out: torch.Tensor, hr: torch.Tensor) -> float:
 def one_step_output(model, b: dict) -> torch.Tensor:
     """(B, T, 3, H, W) output of a one-step model without skipping (noise from a fixed seed)."""
     keep = torch.ones(b["scores"].shape, dtype=torch.bool)
-    tokens = TokenSet.from_keep(keep)
-    px = model.cfg.token_px
-    eps = torch.randn((tokens.n, 3 * model.cfg.pt, px, px), generator=torch.Generator().manual_seed(0))
-    x0_hat = model(b["lr"], eps, torch.ones(b["lr"].shape[0]), model.prepare(tokens))
-    return b["base"] + residual_frames(x0_hat, tokens, b["hr"].shape, model.cfg.pt)
+    _, _, fake = one_step(model, b, keep, torch.Generator().manual_seed(0))  # fake: (BT, 3, H, W)
+    return fake.unflatten(0, b["hr"].shape[:2])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,12 +37,13 @@ JOD_PER_SD = 1.0 / 0.6744897501960817  # 1 JOD = 75% preference: the JOD scale's
 
 
 @functools.cache
-def _metric(display: str):
+def _metric(display: str, heatmap: str | None = None):
+    """The package's metric for `display` on the CPU; heatmap="raw" also returns the difference map."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.getLogger("pycvvdp").setLevel(logging.WARNING)
     import pycvvdp
 
-    return pycvvdp.cvvdp(display_name=display, device=torch.device("cpu"), quiet=True)
+    return pycvvdp.cvvdp(display_name=display, device=torch.device("cpu"), quiet=True, heatmap=heatmap)
 
 
 def jod(out: np.ndarray, ref: np.ndarray, fps: float = 24.0, display: str = DISPLAY) -> float:
@@ -67,23 +68,14 @@ def jod(out: np.ndarray, ref: np.ndarray, fps: float = 24.0, display: str = DISP
     return float(q)
 
 
-@functools.cache
-def _map_metric(display: str):
-    logging.getLogger("pycvvdp").setLevel(logging.WARNING)
-    import pycvvdp
-
-    return pycvvdp.cvvdp(display_name=display, device=torch.device("cpu"), quiet=True, heatmap="raw")
-
-
 def jod_map(out: np.ndarray, ref: np.ndarray, fps: float = 24.0, display: str = DISPLAY) -> np.ndarray:
     """ColorVideoVDP's raw difference map of `out` against `ref`: (T, H, W) float, 0 = no visible
     difference, larger = more visible (1 - the local JOD / 10). Same inputs as `jod`."""
     if out.shape != ref.shape or out.ndim != 4:
         raise ValueError(f"expected two (T, H, W, 3) videos of one shape, got {out.shape} and {ref.shape}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     test, reference = (torch.from_numpy(np.ascontiguousarray(v)) for v in (out, ref))
     with torch.no_grad():
-        _, stats = _map_metric(display).predict(test, reference, dim_order="FHWC", frames_per_second=float(fps))
+        _, stats = _metric(display, "raw").predict(test, reference, dim_order="FHWC", frames_per_second=float(fps))
     return stats["heatmap"][0, 0].float().numpy()  # (T, H, W)
 
 
