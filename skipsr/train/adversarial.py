@@ -175,6 +175,19 @@ def load_one_step(args, dev: torch.device):
     return gen, icard, fastpath, fcard, train_clips, val, perceptual
 
 
+def one_step_card(kind: str, what: str, gen, icard: dict, fcard: dict, args, step: int) -> dict:
+    """The card fields of a one-step fine-tune (`kind` names its id, `what` says the stage)."""
+    depth = f"-{gen.cfg.depth}L" if args.grow_depth else ""
+    return {"id": f"skipsr-{kind}-{gen.cfg.dim}d{depth}-step{step}",
+            "stage": (f"one-step, {what} of {icard.get('id')}"
+                      + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
+                      + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
+                      + (f", skipped tokens from the fast path {fcard.get('id')}" if fcard else "")),
+            "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"), "oracle": args.oracle,
+            "data": ("virtual-camera clips + real clips of the train split (python -m skipsr.data)"
+                     + (f" + {args.patterns} procedural pattern clips (training seeds)" if args.patterns else ""))}
+
+
 def main(argv: list[str] | None = None) -> int:
     return cliutil.guard(lambda: _main(argv))
 
@@ -208,15 +221,7 @@ def _main(argv: list[str] | None) -> int:
                                 regularise=lazy, perceptual=perceptual, perceptual_weight=args.perceptual_weight,
                                 perceptual_frames=args.perceptual_frames)
 
-    depth = f"-{gen.cfg.depth}L" if args.grow_depth else ""
-    card = lambda: {"id": f"skipsr-adversarial-{gen.cfg.dim}d{depth}-step{run.step}",  # noqa: E731
-                    "stage": (f"one-step, adversarial post-training of {icard.get('id')}"
-                              + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
-                              + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
-                              + (f", skipped tokens from the fast path {fcard.get('id')}" if fastpath else "")),
-                    "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"),
-                    "oracle": args.oracle,
-                    "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)"}
+    card = lambda: one_step_card("adversarial", "adversarial post-training", gen, icard, fcard, args, run.step)  # noqa: E731
     fit(run, args, train_step, lambda: sr.validate(run.ema.model, val, (1,)), card, args.lr, args.warmup, clip_grad=1.0)
     return 0
 

@@ -26,7 +26,7 @@ import torch
 
 from skipsr import cliutil
 from skipsr.train import sr
-from skipsr.train.adversarial import add_one_step_args, add_perceptual, load_one_step, one_step
+from skipsr.train.adversarial import add_one_step_args, add_perceptual, load_one_step, one_step, one_step_card
 from skipsr.train.common import EMA, Run, add_common_args, fit, setup
 
 log = logging.getLogger("skipsr.train.fidelity")
@@ -71,16 +71,8 @@ def _main(argv: list[str] | None) -> int:
             return None
         return fidelity_step(gen, *drawn, perceptual, args.perceptual_weight, args.perceptual_frames)
 
-    depth = f"-{gen.cfg.depth}L" if args.grow_depth else ""
-    card = lambda: {"id": f"skipsr-fidelity-{gen.cfg.dim}d{depth}-step{run.step}",  # noqa: E731
-                    "stage": (f"one-step, fidelity fine-tune (Charbonnier) of {icard.get('id')}"
-                              + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
-                              + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
-                              + (f", skipped tokens from the fast path {fcard.get('id')}" if fastpath else "")),
-                    "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"),
-                    "oracle": args.oracle,
-                    "data": ("virtual-camera clips + real clips of the train split (python -m skipsr.data)"
-                             + (f" + {args.patterns} procedural pattern clips (training seeds)" if args.patterns else ""))}
+    card = lambda: one_step_card("fidelity", "fidelity fine-tune (Charbonnier)", gen, icard, fcard, args,  # noqa: E731
+                                 run.step)
     fit(run, args, train_step, lambda: sr.validate(run.ema.model, val, (1,)), card, args.lr, args.warmup, clip_grad=1.0)
     return 0
 
