@@ -19,7 +19,7 @@ TABLE_PEERS := span dat-light basicvsr realesrgan
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup metric-weights browser peers demo test test-fast data train train-multistep train-predictor train-distilled \
-	train-fastpath train-adversarial train-fidelity evaluate results results-json docs space-check clean
+	train-fastpath train-adversarial train-fidelity train-fidelity-h2 evaluate results results-json docs space-check clean
 
 $(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -113,18 +113,25 @@ train-adversarial: data
 	  --steps 600 --threads 2
 	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
 
-# A long fidelity fine-tune of `distilled` (Charbonnier, pattern clips; docs/training.md), resumable: rerun to
-# continue; then the snapshots ranked by JOD and DISTS on the validation set.
-FIDELITY_ARGS := --init distilled --patterns 60 --fastpath checkpoints/fastpath_cpu.safetensors --tau-max 4 --batch 8 --lr 3e-4 \
-	--steps 12000 --save-every 200 --keep-every 2000 --val-every 500 --log-every 50
-# The run's state is committed in $(FIDELITY_STATE) as it goes, so another machine continues it; empty starts over.
-FIDELITY_STATE ?= training-state/fidelity
+# Long fidelity fine-tunes (Charbonnier, pattern clips; docs/training.md), resumable: rerun to continue; each
+# ends with its snapshots ranked by JOD and DISTS on the validation set. A run's state is committed under
+# $(RUN_STATE)/NAME as it goes, so another machine continues it (runs/NAME has none yet); empty starts over.
+RUN_STATE ?= training-state
+define long-run
+	@if [ -n "$(RUN_STATE)" ] && [ -f $(RUN_STATE)/$(1)/state.pt ] && [ ! -f runs/$(1)/state.pt ]; then \
+	  mkdir -p runs/$(1) && cp $(RUN_STATE)/$(1)/state.pt runs/$(1)/ && echo "continuing the committed run $(1)"; fi
+	$(PY) -m skipsr.train.fidelity --run runs/$(1) $(2) --save-every 200 --keep-every 2000 --val-every 500 --log-every 50
+	$(PY) -m analysis.select $$(ls runs/$(1)/model-step*.safetensors 2>/dev/null) runs/$(1)/model.safetensors \
+	  --baseline distilled adversarial --json > runs/$(1)/select.json
+endef
+FIDELITY_ARGS := --patterns 60 --fastpath checkpoints/fastpath_cpu.safetensors --tau-max 4 --batch 8 --lr 3e-4
+# from `distilled`, 12000 steps
 train-fidelity: data
-	@if [ -n "$(FIDELITY_STATE)" ] && [ -f $(FIDELITY_STATE)/state.pt ] && [ ! -f runs/fidelity/state.pt ]; then \
-	  mkdir -p runs/fidelity && cp $(FIDELITY_STATE)/state.pt runs/fidelity/ && echo "continuing the committed run"; fi
-	$(PY) -m skipsr.train.fidelity --run runs/fidelity $(FIDELITY_ARGS)
-	$(PY) -m analysis.select $$(ls runs/fidelity/model-step*.safetensors 2>/dev/null) runs/fidelity/model.safetensors \
-	  --baseline distilled adversarial --json > runs/fidelity/select.json
+	$(call long-run,fidelity,--init distilled $(FIDELITY_ARGS) --steps 12000)
+# the chosen snapshot of `fidelity` with 2 residual conv blocks added to its pixel head (--grow-head), 8000 steps
+train-fidelity-h2: data
+	$(call long-run,fidelity-h2,--init training-state/fidelity/chosen.safetensors --grow-head 2 $(FIDELITY_ARGS) \
+	  --warmup 100 --steps 8000)
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights

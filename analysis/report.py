@@ -263,7 +263,7 @@ def runs_section(runs: dict) -> str:
         args = card.get("train_args", {})
         m = card.get("machine", {})
         parts.append(f"**`{name}`** (`{RUNS_DIR}/{name}/`, continued by `make train-{name}`): {card.get('stage')}; "
-                     f"step {card.get('steps')} of a {args.get('steps')}-step schedule, {card.get('wall_time_s', 0) / 3600:.1f} h "
+                     f"step {card.get('steps')} of the {args.get('steps')}-step schedule, {card.get('wall_time_s', 0) / 3600:.1f} h "
                      f"of training on {m.get('device')} ({m.get('cpu_count')} cores, {m.get('threads')} threads). "
                      f"Data: {card.get('data')}.")
         if sel:

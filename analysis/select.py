@@ -1,17 +1,23 @@
 """Choose among training snapshots by JOD and DISTS on the validation set (docs/training.md).
 
     python -m analysis.select runs/fidelity/model-step*.safetensors [--baseline distilled adversarial] [--json]
+    python -m analysis.select distilled --split train --residual-gain 1 1.3 1.6 2   # is it only too soft?
 
 Each candidate (and each baseline, a shipped name) runs without skipping on every validation clip,
 clean and realistic (seeded degradations, as `skipsr evaluate`), scored by ColorVideoVDP JOD and
 DISTS against the ground truth. The choice: the highest mean JOD over both degradations; among the
 candidates within `--jod-tie` of it, the lowest mean DISTS. A snapshot is chosen on its no-skip output;
 its skip cost and default tau come afterwards from `skipsr evaluate --write-card`.
+
+`--split train` scores on training-split clips instead (for settings chosen without the validation
+set); `--residual-gain K ...` scores each model with its predicted residual (output - bicubic) scaled
+by K, a test of whether a model is only too soft (K > 1 sharpens what it predicts, adds no structure).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -44,6 +50,18 @@ def score(pipe: SkipSRPipeline, clips: list, seed: int = 0) -> dict:
     return {**out, "per_clip": per_clip}
 
 
+@contextlib.contextmanager
+def residual_gain(model, k: float):
+    """The model with its residual output scaled by k (the head's last conv is linear), restored afterwards."""
+    conv = model.head.conv2
+    w, b = conv.weight.data.clone(), conv.bias.data.clone()
+    conv.weight.data.mul_(k), conv.bias.data.mul_(k)
+    try:
+        yield model
+    finally:
+        conv.weight.data.copy_(w), conv.bias.data.copy_(b)
+
+
 def choose(scores: dict[str, dict], jod_tie: float) -> str:
     """The candidate with the highest mean JOD over degradations; within jod_tie of it, the lowest DISTS."""
     mean = lambda s, k: float(np.mean([s[d][k] for d in DEGRADATIONS]))  # noqa: E731
@@ -61,19 +79,32 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("candidates", nargs="+", help="one-step model checkpoints (.safetensors paths or shipped names)")
     ap.add_argument("--baseline", nargs="*", default=[], help="shipped models scored beside them (not chosen)")
     ap.add_argument("--jod-tie", type=float, default=0.02, help="JOD within which DISTS decides")
-    ap.add_argument("--clips", type=int, help="only the first N validation clips (default: all)")
+    ap.add_argument("--clips", type=int, help="only the first N clips (default: all validation clips, 6 training ones)")
+    ap.add_argument("--split", choices=("val", "train"), default="val",
+                    help="validation clips, or training-split clips (valset.training_clips)")
+    ap.add_argument("--residual-gain", type=float, nargs="+", default=[1.0], metavar="K",
+                    help="score each model with its residual scaled by each K (named 'MODEL xK' when K != 1)")
     cliutil.add_frames(ap, default=8, help="frames per clip")
     cliutil.add_data(ap)
     cliutil.add_json(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
-    clips = valset.validation_set(args.data, args.clips, args.frames)
-    scores = {}
+    if args.split == "train":
+        clips = valset.training_clips(args.data, args.clips or 6, args.frames)
+    else:
+        clips = valset.validation_set(args.data, args.clips, args.frames)
+    scores, candidates = {}, []
     for name in tqdm([*args.baseline, *args.candidates], desc="models", unit="model"):
-        scores[name] = score(SkipSRPipeline.from_pretrained(name, load_predictor=False), clips)
-    chosen = choose({k: v for k, v in scores.items() if k in args.candidates}, args.jod_tie)
-    result = {"clips": [c.id for c in clips], "frames": args.frames, "scores": scores, "chosen": chosen,
+        pipe = SkipSRPipeline.from_pretrained(name, load_predictor=False)
+        for k in args.residual_gain:
+            key = name if k == 1 else f"{name} x{k:g}"
+            with residual_gain(pipe.model, k):
+                scores[key] = score(pipe, clips)
+            if name in args.candidates:
+                candidates.append(key)
+    chosen = choose({k: scores[k] for k in candidates}, args.jod_tie)
+    result = {"clips": [c.id for c in clips], "split": args.split, "frames": args.frames, "scores": scores, "chosen": chosen,
               "rule": f"highest mean JOD over {', '.join(DEGRADATIONS)}; within {args.jod_tie:g} JOD of it, lowest DISTS",
               "command": "python -m analysis.select " + " ".join(sys.argv[1:] if argv is None else argv),
               "wall_s": round(time.perf_counter() - t0, 1)}

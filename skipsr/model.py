@@ -86,6 +86,7 @@ class ModelConfig:
     mlp_ratio: float = 2.0  # MLP hidden = mlp_ratio * D
     window: tuple[int, int, int] = (4, 8, 8)  # (t, y, x) attention window in tokens, full grid
     rope_theta: float = 100.0  # RoPE base; positions are small integers
+    head_blocks: int = 0  # residual 3x3 conv blocks in the pixel head (local detail capacity, see grow_head)
 
     @property
     def lr_patch(self) -> int:  # p: LR pixels per token side
@@ -230,6 +231,19 @@ class Block(nn.Module):
         return x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2))  # (n, D)
 
 
+class ConvBlock(nn.Module):
+    """h + conv(gelu(conv(gelu(h)))) at the LR halo patch's resolution; the last conv starts at zero
+    (the block starts as the identity)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.conv2(F.gelu(self.conv1(F.gelu(h))))  # (N, C, P, P)
+
+
 class PixelHead(nn.Module):
     """Token vector + local features -> the token's HR residual pixels (pixel shuffle)."""
 
@@ -241,6 +255,7 @@ class PixelHead(nn.Module):
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 2 * cfg.dim))
         self.to_local = nn.Linear(cfg.dim, c * p_halo**2)
         self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.blocks = nn.Sequential(*(ConvBlock(c) for _ in range(cfg.head_blocks)))
         self.conv2 = nn.Conv2d(c, 3 * cfg.pt * cfg.scale**2, 3)  # valid conv: P -> P - 2
 
     def forward(self, x, c, feats):
@@ -248,7 +263,7 @@ class PixelHead(nn.Module):
         cfg = self.cfg
         shift, scale = self.ada(c).chunk(2, dim=-1)
         h = self.to_local(modulate(self.norm(x), shift, scale)).view_as(feats) + feats  # (N, C, P, P)
-        h = self.conv2(F.gelu(self.conv1(F.gelu(h))))  # (N, 3pt*s^2, P-2, P-2)
+        h = self.conv2(F.gelu(self.blocks(self.conv1(F.gelu(h)))))  # (N, 3pt*s^2, P-2, P-2)
         m = cfg.halo - 1
         h = h[..., m : m + cfg.lr_patch, m : m + cfg.lr_patch]  # (N, 3pt*s^2, p, p): the token itself
         return F.pixel_shuffle(h, cfg.scale)  # (N, 3pt, 16, 16)
@@ -279,6 +294,9 @@ class SkipSRNet(nn.Module):
         # zero-out the last conv: the untrained model outputs a zero residual, i.e. bicubic
         nn.init.zeros_(self.head.conv2.weight)
         nn.init.zeros_(self.head.conv2.bias)
+        for blk in self.head.blocks:  # head blocks start as the identity (grow_head relies on it)
+            nn.init.zeros_(blk.conv2.weight)
+            nn.init.zeros_(blk.conv2.bias)
 
     def prepare(self, tokens: TokenSet) -> dict:
         """Everything that depends only on which tokens are kept: RoPE tables and window plans.
@@ -371,4 +389,17 @@ def grow_depth(model: SkipSRNet, depth: int) -> SkipSRNet:
                 zero = j > 0 and k.startswith("ada.")
                 state[f"blocks.{new}.{k}"] = torch.zeros_like(v) if zero else v.clone()
     grown.load_state_dict(state)
+    return grown
+
+
+def grow_head(model: SkipSRNet, blocks: int) -> SkipSRNet:
+    """The same model with `blocks` residual conv blocks in its pixel head, computing exactly what
+    `model` computes: the new blocks start as the identity (their last conv is zero) and add local
+    detail capacity, where an upscaler such as SPAN spends all of its own. blocks: above the old count."""
+    old = model.cfg.head_blocks
+    if blocks <= old:
+        raise ValueError(f"grow_head: need more head blocks than the model's {old}, got {blocks}")
+    grown = SkipSRNet(replace(model.cfg, head_blocks=blocks)).to(next(model.parameters()).device)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("head.blocks.") for k in missing), (missing, unexpected)
     return grown

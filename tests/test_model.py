@@ -217,6 +217,21 @@ def test_row_slices_come_in_a_few_shapes_whatever_the_token_count():
     assert seen <= {ROW_BUCKET * k for k in range(1, 5)} and {ROW_BUCKET, rows} <= seen
 
 
+def assert_grown_computes_the_same_and_learns(model: SkipSRNet, grown: SkipSRNet) -> None:
+    """The grown model's output equals the model's (a non-zero one) on ragged windows; a loss on it is
+    backpropagated, so the caller can check that the new parts get gradients."""
+    keep = masks_to_check()["random half"]
+    lr, xt_all = random_inputs(keep)
+    tokens = TokenSet.from_keep(keep)
+    xt, t = xt_all[keep.reshape(-1)], torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        want = model(lr, xt, t, model.prepare(tokens))
+    got = grown(lr, xt, t, grown.prepare(tokens))
+    assert want.abs().sum() > 0
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    got.square().mean().backward()
+
+
 def test_a_grown_model_computes_what_it_grew_from_and_its_new_blocks_learn():
     """model.grow_depth (a bigger transformer): 4 -> 8 blocks, the same output on ragged
     windows (old blocks keep their order and window shift), the new blocks' gates get gradients; bad
@@ -228,19 +243,26 @@ def test_a_grown_model_computes_what_it_grew_from_and_its_new_blocks_learn():
     model = tiny_model(replace(TINY, depth=4))
     grown = grow_depth(model, 8)
     assert grown.cfg.depth == 8 and len(grown.blocks) == 8
-    keep = masks_to_check()["random half"]
-    lr, xt_all = random_inputs(keep)
-    tokens = TokenSet.from_keep(keep)
-    xt, t = xt_all[keep.reshape(-1)], torch.tensor([0.3, 0.9])
-    with torch.no_grad():
-        want = model(lr, xt, t, model.prepare(tokens))
-    got = grown(lr, xt, t, grown.prepare(tokens))
-    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
-    got.square().mean().backward()
+    assert_grown_computes_the_same_and_learns(model, grown)
     for i in (2, 3, 6, 7):  # the new blocks: identity now, but they learn
         assert grown.blocks[i].ada[-1].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="multiple"):
         grow_depth(model, 6)
+
+
+def test_a_model_grown_in_its_pixel_head_computes_what_it_grew_from_and_its_new_blocks_learn():
+    """model.grow_head (local detail capacity): 0 -> 2 residual conv blocks in the head, the same output,
+    gradients reach the new blocks' zeroed convs; no shrinking."""
+    from skipsr.model import grow_head
+
+    model = tiny_model()
+    grown = grow_head(model, 2)
+    assert grown.cfg.head_blocks == 2 and len(grown.head.blocks) == 2
+    assert_grown_computes_the_same_and_learns(model, grown)
+    for blk in grown.head.blocks:
+        assert blk.conv2.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="more head blocks"):
+        grow_head(grown, 1)
 
 
 @pytest.mark.slow

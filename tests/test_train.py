@@ -175,7 +175,8 @@ SMALL = ["--crop", "64", "--frames", "2", "--batch", "2"]
                                          ("predictor", ["--crop", "64", "--batch", "2", "--fastpath", "FASTPATH",
                                                         "--oracle", "fastpath"]),
                                          ("fidelity", [*SMALL, "--init", "multistep", "--fastpath", "FASTPATH",
-                                                       "--patterns", "2", "--keep-every", "2"])])
+                                                       "--patterns", "2", "--pattern-kinds", "text", "lines",
+                                                       "--keep-every", "2", "--grow-head", "1"])])
 @pytest.mark.slow
 def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
     make_data_folder(tmp_path / "data")
@@ -201,7 +202,9 @@ def test_training_commands_run_save_and_resume(tmp_path, stage, extra):
         assert card["oracle"] == "fastpath"
     if "--keep-every" in extra:  # the snapshot of step 2 stays beside the latest weights
         assert json.loads((tmp_path / "run" / "model-step2.json").read_text())["steps"] == 2
-        assert "pattern clips" in card["data"]
+        assert "pattern clips" in card["data"] and "text, lines" in card["data"]
+    if "--grow-head" in extra:
+        assert card["config"]["head_blocks"] == 1 and card["id"].startswith("skipsr-fidelity-") and "-h1-" in card["id"]
 
 
 def params(model) -> list[torch.Tensor]:

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from skipsr import cliutil, masks
-from skipsr.model import grow_depth
+from skipsr.model import grow_depth, grow_head
 from skipsr.tokens import TokenSet, scatter_add
 from skipsr.train import data as tdata
 from skipsr.train import sr
@@ -157,6 +157,9 @@ def add_one_step_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--perceptual-frames", type=int, default=1, help="frames per clip the perceptual term sees")
     ap.add_argument("--grow-depth", type=int, metavar="N",
                     help="start from --init grown to N blocks (model.grow_depth: the new blocks start as the identity)")
+    ap.add_argument("--grow-head", type=int, metavar="N",
+                    help="start from --init with N residual conv blocks in its pixel head (model.grow_head: "
+                    "the new blocks start as the identity)")
 
 
 def load_one_step(args, dev: torch.device):
@@ -169,6 +172,8 @@ def load_one_step(args, dev: torch.device):
     fastpath, fcard = fp[0] if fp else (None, {})
     if args.grow_depth:
         gen = grow_depth(gen, args.grow_depth)
+    if args.grow_head:
+        gen = grow_head(gen, args.grow_head)
     if fastpath is not None:
         fastpath.requires_grad_(False).eval()
         val = tdata.add_fastpath(val, fastpath, args.oracle, gen.cfg.token_px, gen.cfg.pt)
@@ -177,15 +182,23 @@ def load_one_step(args, dev: torch.device):
 
 def one_step_card(kind: str, what: str, gen, icard: dict, fcard: dict, args, step: int) -> dict:
     """The card fields of a one-step fine-tune (`kind` names its id, `what` says the stage)."""
-    depth = f"-{gen.cfg.depth}L" if args.grow_depth else ""
+    depth = (f"-{gen.cfg.depth}L" if args.grow_depth else "") + (f"-h{gen.cfg.head_blocks}" if args.grow_head else "")
     return {"id": f"skipsr-{kind}-{gen.cfg.dim}d{depth}-step{step}",
             "stage": (f"one-step, {what} of {icard.get('id')}"
                       + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
+                      + (f" grown to {gen.cfg.head_blocks} pixel-head conv blocks" if args.grow_head else "")
                       + (f" with LPIPS-VGG x{args.perceptual_weight:g}" if args.perceptual_weight else "")
                       + (f", skipped tokens from the fast path {fcard.get('id')}" if fcard else "")),
             "init": icard.get("id"), "default_steps": 1, "fastpath": fcard.get("id"), "oracle": args.oracle,
-            "data": ("virtual-camera clips + real clips of the train split (python -m skipsr.data)"
-                     + (f" + {args.patterns} procedural pattern clips (training seeds)" if args.patterns else ""))}
+            "data": "virtual-camera clips + real clips of the train split (python -m skipsr.data)" + _patterns_note(args)}
+
+
+def _patterns_note(args) -> str:
+    """What --patterns / --pattern-kinds add to the training data, for a card."""
+    if not args.patterns:
+        return ""
+    kinds = f"; {', '.join(args.pattern_kinds)}" if args.pattern_kinds else ""
+    return f" + {args.patterns} procedural pattern clips (training seeds{kinds})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,26 +56,29 @@ def load_clips(root: str | Path | None, split: str, max_clips: int | None = None
     return clips
 
 
-def pattern_clips(n: int, frames: int = 16) -> list[np.ndarray]:
-    """n procedural clips (T, 256, 256, 3) uint8, the kinds in turn, seeds from patterns.TRAINING_SEEDS."""
+def pattern_clips(n: int, frames: int = 16, kinds: tuple[str, ...] | None = None) -> list[np.ndarray]:
+    """n procedural clips (T, 256, 256, 3) uint8, the kinds in turn (default: all of patterns.KINDS),
+    seeds from patterns.TRAINING_SEEDS."""
     from skipsr.camera import CameraConfig, make_clip
     from skipsr.evaluation import patterns
 
+    kinds = tuple(kinds or patterns.KINDS)
     if n > len(patterns.TRAINING_SEEDS):
         raise ValueError(f"at most {len(patterns.TRAINING_SEEDS)} pattern clips, got {n}")
     out = []
     for i, seed in enumerate(patterns.TRAINING_SEEDS[:n]):
-        kind = patterns.KINDS[i % len(patterns.KINDS)]
+        kind = kinds[i % len(kinds)]
         out.append(resize.to_uint8(make_clip(patterns.pattern_image(kind, seed), CameraConfig(frames=frames), seed)))
-    log.info("rendered %d pattern clips (%s)", n, ", ".join(patterns.KINDS))
+    log.info("rendered %d pattern clips (%s)", n, ", ".join(kinds))
     return out
 
 
 def load_train_val(root: str | Path | None, max_clips: int | None = None,
-                   patterns: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The train clips (plus `patterns` pattern clips) and the validation clips (FileNotFoundError,
-    saying what to run, if there are none)."""
-    return load_clips(root, "train", max_clips) + pattern_clips(patterns), load_clips(root, "val", max_clips)
+                   patterns: int = 0, pattern_kinds: tuple[str, ...] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The train clips (plus `patterns` pattern clips of `pattern_kinds`) and the validation clips
+    (FileNotFoundError, saying what to run, if there are none)."""
+    return (load_clips(root, "train", max_clips) + pattern_clips(patterns, kinds=pattern_kinds),
+            load_clips(root, "val", max_clips))
 
 
 @dataclass

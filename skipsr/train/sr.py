@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from skipsr import checkpoint, cliutil, diffusion
+from skipsr.evaluation import patterns
 from skipsr.model import SIZES, SkipSRNet
 from skipsr.tokens import TokenSet, gather
 from skipsr.train import data as tdata
@@ -44,6 +45,8 @@ def add_clip_args(ap: argparse.ArgumentParser, batch: int, frames: int, crop: in
     ap.add_argument("--tau-max", type=float, default=12.0, help="per clip tau is drawn in [0.5, tau-max]")
     ap.add_argument("--patterns", type=int, default=0, metavar="N",
                     help="add N procedural pattern clips to the training clips (train.data.pattern_clips)")
+    ap.add_argument("--pattern-kinds", nargs="+", choices=patterns.KINDS, metavar="KIND",
+                    help=f"the kinds of those clips, in turn (default: all of {', '.join(patterns.KINDS)})")
 
 
 def load_inputs(args, dev: torch.device, *refs: str):
@@ -51,7 +54,7 @@ def load_inputs(args, dev: torch.device, *refs: str):
     train clips and the fixed validation batch (8 crops, seed 1234). FileNotFoundError (saying what to
     run) when a checkpoint or the data is missing."""
     models = [checkpoint.load(checkpoint.resolve(r), dev) for r in refs]
-    train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips, args.patterns)
+    train_clips, val_clips = tdata.load_train_val(args.data, args.max_clips, args.patterns, args.pattern_kinds)
     scfg = tdata.SampleConfig(frames=args.frames, size=args.crop)
     val = tdata.stack(tdata.batch(val_clips, 8, scfg, np.random.default_rng(1234)))
     return models, train_clips, {k: v.to(dev) for k, v in val.items()}
