@@ -19,7 +19,7 @@ TABLE_PEERS := span dat-light basicvsr realesrgan
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup metric-weights browser peers demo test test-fast data train train-multistep train-predictor train-distilled \
-	train-fastpath train-adversarial train-fidelity train-fidelity-h2 evaluate results results-json docs space-check clean
+	train-fastpath train-adversarial train-fidelity train-fidelity-h2 train-fidelity-nw evaluate results results-json docs space-check clean
 
 $(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -132,6 +132,9 @@ train-fidelity: data
 train-fidelity-h2: data
 	$(call long-run,fidelity-h2,--init training-state/fidelity/chosen.safetensors --grow-head 2 $(FIDELITY_ARGS) \
 	  --warmup 100 --steps 8000)
+# from `distilled` without the weave pattern kind (docs/training.md, "Which pattern kind costs the stripes"), 12000 steps
+train-fidelity-nw: data
+	$(call long-run,fidelity-nw,--init distilled $(FIDELITY_ARGS) --pattern-kinds stripes text lines --warmup 100 --steps 12000)
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights
