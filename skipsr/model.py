@@ -239,6 +239,8 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(c, c, 3, padding=1)
         self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # grow_head relies on it
+        nn.init.zeros_(self.conv2.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return h + self.conv2(F.gelu(self.conv1(F.gelu(h))))  # (N, C, P, P)
@@ -294,9 +296,6 @@ class SkipSRNet(nn.Module):
         # zero-out the last conv: the untrained model outputs a zero residual, i.e. bicubic
         nn.init.zeros_(self.head.conv2.weight)
         nn.init.zeros_(self.head.conv2.bias)
-        for blk in self.head.blocks:  # head blocks start as the identity (grow_head relies on it)
-            nn.init.zeros_(blk.conv2.weight)
-            nn.init.zeros_(blk.conv2.bias)
 
     def prepare(self, tokens: TokenSet) -> dict:
         """Everything that depends only on which tokens are kept: RoPE tables and window plans.
