@@ -19,7 +19,7 @@ TABLE_PEERS := span dat-light basicvsr realesrgan
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup metric-weights browser peers demo test test-fast data train train-multistep train-predictor train-distilled \
-	train-fastpath train-adversarial train-fidelity train-fidelity-h2 train-fidelity-nw evaluate results results-json docs space-check clean
+	train-fastpath train-adversarial train-fidelity train-fidelity-h2 train-fidelity-nw train-fidelity-nw-h2 evaluate results results-json docs space-check clean
 
 $(STAMP): $(REQS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -114,15 +114,18 @@ train-adversarial: data
 	cp runs/adversarial_p30/model.safetensors checkpoints/skipsr_adversarial_cpu.safetensors && cp runs/adversarial_p30/model.json checkpoints/skipsr_adversarial_cpu.json
 
 # Long fidelity fine-tunes (Charbonnier, pattern clips; docs/training.md), resumable: rerun to continue; each
-# ends with its snapshots ranked by JOD and DISTS on the validation set. A run's state is committed under
-# $(RUN_STATE)/NAME as it goes, so another machine continues it (runs/NAME has none yet); empty starts over.
+# ends with its snapshots ranked by JOD and DISTS on the validation set. A run's state, card, log, ranking and
+# chosen snapshot are copied to $(RUN_STATE)/NAME (commit it), so another machine continues it (runs/NAME has
+# none yet); RUN_STATE= starts over.
 RUN_STATE ?= training-state
 define long-run
 	@if [ -n "$(RUN_STATE)" ] && [ -f $(RUN_STATE)/$(1)/state.pt ] && [ ! -f runs/$(1)/state.pt ]; then \
 	  mkdir -p runs/$(1) && cp $(RUN_STATE)/$(1)/state.pt runs/$(1)/ && echo "continuing the committed run $(1)"; fi
 	$(PY) -m skipsr.train.fidelity --run runs/$(1) $(2) --save-every 200 --keep-every 2000 --val-every 500 --log-every 50
+	@if [ -n "$(RUN_STATE)" ]; then mkdir -p $(RUN_STATE)/$(1) && \
+	  cp runs/$(1)/state.pt runs/$(1)/model.json runs/$(1)/log.jsonl $(RUN_STATE)/$(1)/; fi
 	$(PY) -m analysis.select $$(ls runs/$(1)/model-step*.safetensors 2>/dev/null) runs/$(1)/model.safetensors \
-	  --baseline distilled adversarial --json > runs/$(1)/select.json
+	  --baseline distilled adversarial $(if $(RUN_STATE),--keep $(RUN_STATE)/$(1)) --json > runs/$(1)/select.json
 endef
 FIDELITY_ARGS := --patterns 60 --fastpath checkpoints/fastpath_cpu.safetensors --tau-max 4 --batch 8 --lr 3e-4
 # from `distilled`, 12000 steps
@@ -135,6 +138,10 @@ train-fidelity-h2: data
 # from `distilled` without the weave pattern kind (docs/training.md, "Which pattern kind costs the stripes"), 12000 steps
 train-fidelity-nw: data
 	$(call long-run,fidelity-nw,--init distilled $(FIDELITY_ARGS) --pattern-kinds stripes text lines --warmup 100 --steps 12000)
+# the chosen snapshot of `fidelity-nw` with 2 residual conv blocks added to its pixel head, 6000 steps
+train-fidelity-nw-h2: data
+	$(call long-run,fidelity-nw-h2,--init training-state/fidelity-nw/chosen.safetensors --grow-head 2 $(FIDELITY_ARGS) \
+	  --pattern-kinds stripes text lines --warmup 100 --steps 6000)
 
 # Validation numbers of the shipped models, written into their model cards.
 evaluate: setup metric-weights

@@ -12,6 +12,8 @@ its skip cost and default tau come afterwards from `skipsr evaluate --write-card
 `--split train` scores on training-split clips instead (for settings chosen without the validation
 set); `--residual-gain K ...` scores each model with its predicted residual (output - bicubic) scaled
 by K, a test of whether a model is only too soft (K > 1 sharpens what it predicts, adds no structure).
+`--keep DIR` writes the ranking to DIR/select.json and copies the chosen snapshot and its card to
+DIR/chosen.safetensors and DIR/chosen.json (a long run's committed folder, training-state/NAME).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import argparse
 import contextlib
 import json
 import logging
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -70,6 +74,20 @@ def choose(scores: dict[str, dict], jod_tie: float) -> str:
     return min(near, key=lambda name: mean(scores[name], "dists"))
 
 
+def keep(result: dict, folder: str | Path) -> None:
+    """Write the ranking to folder/select.json and copy the chosen checkpoint (and the card beside it)
+    to folder/chosen.safetensors (.json). A chosen shipped name is not copied."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "select.json").write_text(json.dumps(result) + "\n")
+    weights = Path(result["chosen"])
+    if weights.suffix != ".safetensors" or not weights.is_file():
+        return
+    shutil.copyfile(weights, folder / "chosen.safetensors")
+    if weights.with_suffix(".json").is_file():
+        shutil.copyfile(weights.with_suffix(".json"), folder / "chosen.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     return cliutil.guard(lambda: _main(argv))
 
@@ -84,6 +102,8 @@ def _main(argv: list[str] | None) -> int:
                     help="validation clips, or training-split clips (valset.training_clips)")
     ap.add_argument("--residual-gain", type=float, nargs="+", default=[1.0], metavar="K",
                     help="score each model with its residual scaled by each K (named 'MODEL xK' when K != 1)")
+    ap.add_argument("--keep", metavar="DIR", help="write select.json there and copy the chosen snapshot to "
+                    "DIR/chosen.safetensors (.json)")
     cliutil.add_frames(ap, default=8, help="frames per clip")
     cliutil.add_data(ap)
     cliutil.add_json(ap)
@@ -108,6 +128,8 @@ def _main(argv: list[str] | None) -> int:
               "rule": f"highest mean JOD over {', '.join(DEGRADATIONS)}; within {args.jod_tie:g} JOD of it, lowest DISTS",
               "command": "python -m analysis.select " + " ".join(sys.argv[1:] if argv is None else argv),
               "wall_s": round(time.perf_counter() - t0, 1)}
+    if args.keep:
+        keep(result, args.keep)
     if args.json:
         print(json.dumps(result))
     else:

@@ -1,8 +1,10 @@
-"""Snapshot selection (analysis.select): the rule, and the residual-gain probe."""
+"""Snapshot selection (analysis.select): the rule, keeping the choice, and the residual-gain probe."""
+
+import json
 
 import torch
 
-from analysis.select import choose, residual_gain
+from analysis.select import choose, keep, residual_gain
 from models import tiny_model
 from skipsr.tokens import TokenSet
 
@@ -33,3 +35,21 @@ def test_a_residual_gain_scales_what_the_model_adds_and_is_undone_afterwards():
         after = model(lr, xt, t, prep)
     torch.testing.assert_close(got, 1.5 * want, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(after, want)
+
+
+def test_keep_copies_the_chosen_snapshot_and_its_card_beside_the_ranking(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (2000, 4000):
+        (run / f"model-step{step}.safetensors").write_bytes(f"weights {step}".encode())
+        (run / f"model-step{step}.json").write_text(json.dumps({"id": f"step{step}"}))
+    result = {"chosen": str(run / "model-step4000.safetensors"), "scores": {}}
+    keep(result, tmp_path / "state")
+    assert (tmp_path / "state" / "chosen.safetensors").read_bytes() == b"weights 4000"
+    assert json.loads((tmp_path / "state" / "chosen.json").read_text()) == {"id": "step4000"}
+    assert json.loads((tmp_path / "state" / "select.json").read_text()) == result
+
+
+def test_keep_copies_nothing_when_a_shipped_name_is_chosen(tmp_path):
+    keep({"chosen": "distilled", "scores": {}}, tmp_path)
+    assert (tmp_path / "select.json").is_file() and not (tmp_path / "chosen.safetensors").exists()
