@@ -124,7 +124,7 @@ define long-run
 	$(PY) -m skipsr.train.fidelity --run runs/$(1) $(2) --save-every 200 --keep-every 2000 --val-every 500 --log-every 50
 	@if [ -n "$(RUN_STATE)" ]; then mkdir -p $(RUN_STATE)/$(1) && \
 	  cp runs/$(1)/state.pt runs/$(1)/model.json runs/$(1)/log.jsonl $(RUN_STATE)/$(1)/; fi
-	$(PY) -m analysis.select $$(ls runs/$(1)/model-step*.safetensors 2>/dev/null) runs/$(1)/model.safetensors \
+	$(PY) -m analysis.select $$(ls -v runs/$(1)/model-step*.safetensors 2>/dev/null) runs/$(1)/model.safetensors \
 	  --baseline distilled adversarial $(if $(RUN_STATE),--keep $(RUN_STATE)/$(1)) --json > runs/$(1)/select.json
 endef
 FIDELITY_ARGS := --patterns 60 --fastpath checkpoints/fastpath_cpu.safetensors --tau-max 4 --batch 8 --lr 3e-4
