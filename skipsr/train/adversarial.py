@@ -182,8 +182,8 @@ def load_one_step(args, dev: torch.device):
 
 def one_step_card(kind: str, what: str, gen, icard: dict, fcard: dict, args, step: int) -> dict:
     """The card fields of a one-step fine-tune (`kind` names its id, `what` says the stage)."""
-    depth = (f"-{gen.cfg.depth}L" if args.grow_depth else "") + (f"-h{gen.cfg.head_blocks}" if args.grow_head else "")
-    return {"id": f"skipsr-{kind}-{gen.cfg.dim}d{depth}-step{step}",
+    grown = (f"-{gen.cfg.depth}L" if args.grow_depth else "") + (f"-h{gen.cfg.head_blocks}" if args.grow_head else "")
+    return {"id": f"skipsr-{kind}-{gen.cfg.dim}d{grown}-step{step}",
             "stage": (f"one-step, {what} of {icard.get('id')}"
                       + (f" grown to {gen.cfg.depth} blocks" if args.grow_depth else "")
                       + (f" grown to {gen.cfg.head_blocks} pixel-head conv blocks" if args.grow_head else "")
